@@ -1,0 +1,36 @@
+//! Generates the Ballast protobuf types with a vendored `protoc`, so a build needs no system
+//! protobuf compiler.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY-free: build scripts are single threaded; prost-build reads PROTOC from the env.
+    std::env::set_var("PROTOC", protoc);
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    collect_protos(&root.join("ballast"), &mut files)?;
+    files.sort();
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+
+    tonic_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_protos(&files, &[root])?;
+    Ok(())
+}
+
+fn collect_protos(dir: &PathBuf, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
