@@ -11,6 +11,10 @@ pub trait ErrorCode: std::error::Error {
     fn codespace(&self) -> &'static str;
     /// The stable numeric code within the codespace (never 0).
     fn code(&self) -> u32;
+    /// Whether this is a node failure (storage, corrupt state) rather than the tx's fault.
+    fn is_fatal(&self) -> bool {
+        false
+    }
 }
 
 /// A failed message or tx, as it is reported in the ABCI result.
@@ -90,7 +94,9 @@ impl<E: ErrorCode> From<E> for TxError {
             log.push_str(&s.to_string());
             src = s.source();
         }
-        TxError::new(e.codespace(), e.code(), log)
+        let mut out = TxError::new(e.codespace(), e.code(), log);
+        out.fatal = e.is_fatal();
+        out
     }
 }
 

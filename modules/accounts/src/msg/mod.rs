@@ -1,0 +1,3 @@
+//! Messages of the accounts module, one file each.
+
+pub mod send;
