@@ -195,6 +195,12 @@ impl<S: StateRead> Overlay<S> {
         }
     }
 
+    /// A layer over `parent` that starts with `changes` already applied (used to resume a
+    /// long-lived layer such as the mempool's).
+    pub fn with_changes(parent: S, changes: Changes) -> Self {
+        Overlay { parent, changes }
+    }
+
     /// The parent.
     pub fn parent(&self) -> &S {
         &self.parent

@@ -1,0 +1,944 @@
+//! The Ballast application: a deterministic state machine driven by CometBFT's ABCI 2.0 calls.
+//!
+//! Every consensus call takes the consensus lock, so they run strictly one after another.
+//! FinalizeBlock executes on an overlay of the last committed version and stages the new JMT
+//! version; Commit persists it atomically. Info reports only committed state, so after a crash
+//! CometBFT's handshake replays exactly the blocks the app has not committed.
+
+use crate::config::{AppConfig, FaultPoint};
+use crate::hooks::{self, ConsensusHook, ExtendedVote, VoteContext};
+use crate::modules::all_modules;
+use crate::storage::{RootHash, Snapshot, StagedVersion, Storage, StorageConfig, StorageError};
+use crate::{abci_convert as conv, tx};
+use ballast_framework::{
+    BlockContext, Changes, Event, GenesisError, KvIter, MemState, Module, Overlay, StateError,
+    StateRead, StateReadExt, StateWrite, StateWriteExt, TxError,
+};
+use ballast_proto::ballast::app::v1::{ChainInfo, TxRecord};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tendermint_proto::v0_38::abci as pb;
+
+/// Key of the chain facts fixed at genesis.
+pub const CHAIN_INFO_KEY: &str = "app/chain_info";
+
+/// Default epoch length when genesis names none.
+pub const DEFAULT_EPOCH_LENGTH: u64 = 10;
+
+/// Why the app cannot go on. Every one of these halts the node: continuing could diverge.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A module or the pipeline hit a node failure.
+    #[error("fatal execution error: {0}")]
+    Fatal(TxError),
+    /// Genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// The app_state JSON is malformed.
+    #[error("invalid app_state: {0}")]
+    AppState(String),
+    /// CometBFT asked for a height the app cannot execute.
+    #[error("unexpected height {got}: the app expects {expected}")]
+    UnexpectedHeight {
+        /// Expected.
+        expected: u64,
+        /// Requested.
+        got: i64,
+    },
+    /// Commit without a finalized block.
+    #[error("commit without a finalized block")]
+    NoPendingBlock,
+    /// A call that needs genesis came before InitChain.
+    #[error("the chain has no genesis yet: InitChain must come first")]
+    NotInitialized,
+    /// InitChain on a store that already has committed blocks.
+    #[error("InitChain on a store that already has committed height {0}")]
+    AlreadyInitialized(u64),
+    /// A malformed request from CometBFT.
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+}
+
+impl From<TxError> for AppError {
+    fn from(e: TxError) -> Self {
+        AppError::Fatal(e)
+    }
+}
+
+impl From<StateError> for AppError {
+    fn from(e: StateError) -> Self {
+        AppError::Fatal(e.into())
+    }
+}
+
+/// A read-only base for execution: the last committed version, or genesis before block one.
+#[derive(Clone)]
+pub enum BaseState {
+    /// A committed version.
+    Committed(Snapshot),
+    /// The genesis state of a chain with no committed block yet.
+    Genesis(Arc<MemState>),
+}
+
+impl StateRead for BaseState {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self {
+            BaseState::Committed(s) => s.get_raw(key),
+            BaseState::Genesis(m) => m.get_raw(key),
+        }
+    }
+    fn prefix_raw<'a>(&'a self, prefix: &[u8]) -> KvIter<'a> {
+        match self {
+            BaseState::Committed(s) => s.prefix_raw(prefix),
+            BaseState::Genesis(m) => m.prefix_raw(prefix),
+        }
+    }
+}
+
+struct GenesisPending {
+    state: Arc<MemState>,
+}
+
+struct PendingBlock {
+    height: u64,
+    staged: StagedVersion,
+}
+
+struct ConsensusState {
+    genesis: Option<GenesisPending>,
+    pending: Option<PendingBlock>,
+    chain: Option<ChainInfo>,
+}
+
+struct MempoolState {
+    base: Option<BaseState>,
+    changes: Changes,
+    height: u64,
+}
+
+/// The application. Cheap to clone: every clone shares the same state.
+#[derive(Clone)]
+pub struct App {
+    storage: Arc<Storage>,
+    modules: Arc<Vec<Box<dyn Module>>>,
+    hooks: Arc<Vec<Arc<dyn ConsensusHook>>>,
+    consensus: Arc<Mutex<ConsensusState>>,
+    mempool: Arc<Mutex<MempoolState>>,
+    config: Arc<AppConfig>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a thread panicked mid-call; the panic hook has already stopped the
+    // process in a node, and in tests the data is still the last consistent value.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl App {
+    /// Opens (or creates) the app's store under `config.home`.
+    pub fn open(config: AppConfig) -> Result<App, AppError> {
+        Self::open_with_hooks(config, Vec::new())
+    }
+
+    /// Opens the app with consensus hooks (vote extensions, injected txs).
+    pub fn open_with_hooks(
+        config: AppConfig,
+        hooks: Vec<Arc<dyn ConsensusHook>>,
+    ) -> Result<App, AppError> {
+        let mut kinds: Vec<u8> = hooks.iter().map(|h| h.kind()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if kinds.len() != hooks.len() {
+            return Err(AppError::BadRequest(
+                "two consensus hooks share a kind byte".into(),
+            ));
+        }
+        let storage = Storage::open(
+            &config.db_dir(),
+            StorageConfig {
+                keep_recent: config.keep_recent,
+            },
+        )?;
+        let app = App {
+            storage: Arc::new(storage),
+            modules: Arc::new(all_modules()),
+            hooks: Arc::new(hooks),
+            consensus: Arc::new(Mutex::new(ConsensusState {
+                genesis: None,
+                pending: None,
+                chain: None,
+            })),
+            mempool: Arc::new(Mutex::new(MempoolState {
+                base: None,
+                changes: Changes::default(),
+                height: 0,
+            })),
+            config: Arc::new(config),
+        };
+        if let Some(snap) = app.storage.latest_snapshot()? {
+            let chain = read_chain_info(&snap)?;
+            let height = snap.version();
+            lock(&app.consensus).chain = Some(chain);
+            app.reset_mempool(BaseState::Committed(snap), height + 1);
+        }
+        Ok(app)
+    }
+
+    /// The storage engine (for queries and tests).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The modules in execution order.
+    pub fn modules(&self) -> &[Box<dyn Module>] {
+        &self.modules
+    }
+
+    fn reset_mempool(&self, base: BaseState, height: u64) {
+        let mut mp = lock(&self.mempool);
+        mp.base = Some(base);
+        mp.changes = Changes::default();
+        mp.height = height;
+    }
+
+    fn fault(&self, point: FaultPoint, height: u64) {
+        if let Some((p, h)) = self.config.fault {
+            if p == point && h == height {
+                crate::config::kill_self(point, height);
+            }
+        }
+    }
+
+    /// ABCI Info: the last committed height and app hash.
+    pub fn info(&self) -> pb::ResponseInfo {
+        let (height, hash) = match self.storage.latest() {
+            Some((h, root)) => (h, root.to_vec()),
+            None => (0, Vec::new()),
+        };
+        pb::ResponseInfo {
+            data: "ballast".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            app_version: crate::APP_VERSION,
+            last_block_height: i64::try_from(height).unwrap_or(i64::MAX),
+            last_block_app_hash: hash.into(),
+        }
+    }
+
+    /// ABCI InitChain: every module's genesis in the fixed order. Nothing is persisted until the
+    /// first block commits, so a crash before that simply repeats InitChain.
+    pub fn init_chain(&self, req: pb::RequestInitChain) -> Result<pb::ResponseInitChain, AppError> {
+        let mut cs = lock(&self.consensus);
+        if let Some((h, _)) = self.storage.latest() {
+            return Err(AppError::AlreadyInitialized(h));
+        }
+        let app_state: serde_json::Value = if req.app_state_bytes.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_slice(&req.app_state_bytes)
+                .map_err(|e| AppError::AppState(e.to_string()))?
+        };
+        let sections = app_state
+            .as_object()
+            .ok_or_else(|| AppError::AppState("app_state is not a JSON object".into()))?;
+        for key in sections.keys() {
+            if key != "app" && !self.modules.iter().any(|m| m.name() == key) {
+                return Err(AppError::AppState(format!(
+                    "unknown genesis section {key:?}"
+                )));
+            }
+        }
+        let initial_height = u64::try_from(req.initial_height.max(1)).unwrap_or(1);
+        let epoch_length = match sections.get("app").and_then(|a| a.get("epoch_length")) {
+            None => DEFAULT_EPOCH_LENGTH,
+            Some(v) => v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                AppError::AppState(format!(
+                    "app.epoch_length must be a positive integer, got {v}"
+                ))
+            })?,
+        };
+        if req.chain_id.is_empty() {
+            return Err(AppError::AppState("empty chain id".into()));
+        }
+        let chain = ChainInfo {
+            chain_id: req.chain_id.clone(),
+            initial_height,
+            epoch_length,
+        };
+        let ctx = BlockContext {
+            chain_id: req.chain_id.clone(),
+            height: initial_height,
+            time: conv::timestamp(req.time.as_ref()),
+            ..Default::default()
+        };
+        let mut state = MemState::new();
+        state.put_proto(CHAIN_INFO_KEY, &chain)?;
+        for m in self.modules.iter() {
+            m.init_genesis(&mut state, &ctx, sections.get(m.name()))?;
+        }
+        let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = state
+            .entries()
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        let root = Storage::genesis_root(&writes)?;
+        let state = Arc::new(state);
+        cs.genesis = Some(GenesisPending {
+            state: state.clone(),
+        });
+        cs.pending = None;
+        cs.chain = Some(chain);
+        drop(cs);
+        self.reset_mempool(BaseState::Genesis(state), initial_height);
+        tracing::info!(chain_id = %req.chain_id, initial_height, app_hash = %hex::encode(root), "genesis applied");
+        Ok(pb::ResponseInitChain {
+            consensus_params: None,
+            validators: Vec::new(),
+            app_hash: root.to_vec().into(),
+        })
+    }
+
+    fn base(&self, cs: &ConsensusState) -> Result<BaseState, AppError> {
+        if let Some(snap) = self.storage.latest_snapshot()? {
+            return Ok(BaseState::Committed(snap));
+        }
+        match &cs.genesis {
+            Some(g) => Ok(BaseState::Genesis(g.state.clone())),
+            None => Err(AppError::NotInitialized),
+        }
+    }
+
+    fn expected_height(&self, cs: &ConsensusState) -> Result<u64, AppError> {
+        match self.storage.latest() {
+            Some((h, _)) => Ok(h + 1),
+            None => cs
+                .chain
+                .as_ref()
+                .map(|c| c.initial_height)
+                .ok_or(AppError::NotInitialized),
+        }
+    }
+
+    fn chain<'a>(&self, cs: &'a ConsensusState) -> Result<&'a ChainInfo, AppError> {
+        cs.chain.as_ref().ok_or(AppError::NotInitialized)
+    }
+
+    /// The epoch that ends at `height`, if it is the last block of one. Epoch 1 starts at the
+    /// initial height.
+    pub fn epoch_ending_at(chain: &ChainInfo, height: u64) -> Option<u64> {
+        let offset = height.checked_sub(chain.initial_height)?.checked_add(1)?;
+        (offset % chain.epoch_length == 0).then(|| offset / chain.epoch_length)
+    }
+
+    /// ABCI PrepareProposal: injected txs from the hooks first, then mempool txs that still pass
+    /// the stateless checks, up to `max_tx_bytes`.
+    pub fn prepare_proposal(
+        &self,
+        req: pb::RequestPrepareProposal,
+    ) -> Result<pb::ResponsePrepareProposal, AppError> {
+        let cs = lock(&self.consensus);
+        let base = self.base(&cs)?;
+        let chain = self.chain(&cs)?;
+        let ctx = conv::block_context(
+            chain,
+            req.height,
+            req.time.as_ref(),
+            &req.proposer_address,
+            &[],
+            &req.misbehavior,
+        )?;
+        let votes = conv::extended_votes(req.local_last_commit.as_ref())?;
+        let params = tx::load_params(&base)?;
+        let max_bytes = usize::try_from(req.max_tx_bytes).unwrap_or(0);
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut used = 0usize;
+        for h in self.hooks.iter() {
+            let votes_for_hook: Vec<ExtendedVote> = votes
+                .iter()
+                .map(|v| ExtendedVote {
+                    extension: split_extension(&v.extension, h.kind()).unwrap_or_default(),
+                    ..v.clone()
+                })
+                .collect();
+            if let Some(payload) = h.prepare(&base, &ctx, &votes_for_hook)? {
+                let framed = hooks::frame_injected(h.kind(), &payload);
+                used = used.saturating_add(framed.len());
+                out.push(framed);
+            }
+        }
+        for t in &req.txs {
+            if hooks::parse_injected(t).is_some() {
+                continue;
+            }
+            match tx::decode_and_check(t, &params, &self.modules) {
+                Ok(_) => {}
+                Err(e) if e.fatal => return Err(e.into()),
+                Err(_) => continue,
+            }
+            if used.saturating_add(t.len()) > max_bytes {
+                continue;
+            }
+            used += t.len();
+            out.push(t.to_vec());
+        }
+        Ok(pb::ResponsePrepareProposal {
+            txs: out.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// ABCI ProcessProposal: accept only if every injected tx is in front, known and valid,
+    /// every hook agrees with what was (or was not) injected, and every user tx decodes.
+    pub fn process_proposal(&self, req: pb::RequestProcessProposal) -> Result<bool, AppError> {
+        let cs = lock(&self.consensus);
+        let base = self.base(&cs)?;
+        let chain = self.chain(&cs)?;
+        let ctx = match conv::block_context(
+            chain,
+            req.height,
+            req.time.as_ref(),
+            &req.proposer_address,
+            &req.hash,
+            &req.misbehavior,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "rejecting proposal");
+                return Ok(false);
+            }
+        };
+        let params = tx::load_params(&base)?;
+        let mut injected: BTreeMap<u8, &[u8]> = BTreeMap::new();
+        let mut user_seen = false;
+        for (i, t) in req.txs.iter().enumerate() {
+            match hooks::parse_injected(t) {
+                Some((kind, payload)) => {
+                    if user_seen || i >= hooks::MAX_INJECTED_TXS {
+                        tracing::warn!(
+                            index = i,
+                            "rejecting proposal: injected tx after position {}",
+                            hooks::MAX_INJECTED_TXS - 1
+                        );
+                        return Ok(false);
+                    }
+                    if !self.hooks.iter().any(|h| h.kind() == kind)
+                        || injected.insert(kind, payload).is_some()
+                    {
+                        tracing::warn!(
+                            kind,
+                            "rejecting proposal: unknown or repeated injected tx kind"
+                        );
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    user_seen = true;
+                    match tx::decode_and_check(t, &params, &self.modules) {
+                        Ok(_) => {}
+                        Err(e) if e.fatal => return Err(e.into()),
+                        Err(e) => {
+                            tracing::warn!(index = i, error = %e, "rejecting proposal: undecodable tx");
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+        }
+        for h in self.hooks.iter() {
+            if let Err(e) = h.verify(&base, &ctx, injected.get(&h.kind()).copied()) {
+                if e.fatal {
+                    return Err(e.into());
+                }
+                tracing::warn!(kind = h.kind(), error = %e, "rejecting proposal: injected data is wrong");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// ABCI ExtendVote: every hook's extension, framed as (kind, u32 length, bytes).
+    pub fn extend_vote(&self, req: pb::RequestExtendVote) -> Result<Vec<u8>, AppError> {
+        let cs = lock(&self.consensus);
+        let base = self.base(&cs)?;
+        let ctx = VoteContext {
+            height: conv::height(req.height)?,
+            block_hash: conv::hash32(&req.hash)?,
+        };
+        let mut out = Vec::new();
+        for h in self.hooks.iter() {
+            let ext = h.extend_vote(&base, &ctx)?;
+            if !ext.is_empty() {
+                frame_extension(&mut out, h.kind(), &ext);
+            }
+        }
+        Ok(out)
+    }
+
+    /// ABCI VerifyVoteExtension: rejects malformed framing, unknown kinds and anything a hook
+    /// rejects.
+    pub fn verify_vote_extension(
+        &self,
+        req: pb::RequestVerifyVoteExtension,
+    ) -> Result<bool, AppError> {
+        let cs = lock(&self.consensus);
+        let base = self.base(&cs)?;
+        let (Ok(height), Ok(block_hash), Ok(validator)) = (
+            conv::height(req.height),
+            conv::hash32(&req.hash),
+            <[u8; 20]>::try_from(req.validator_address.as_ref()),
+        ) else {
+            return Ok(false);
+        };
+        let Some(parts) = parse_extensions(&req.vote_extension) else {
+            return Ok(false);
+        };
+        if parts
+            .keys()
+            .any(|k| !self.hooks.iter().any(|h| h.kind() == *k))
+        {
+            return Ok(false);
+        }
+        let ctx = VoteContext { height, block_hash };
+        for h in self.hooks.iter() {
+            let part = parts.get(&h.kind()).copied().unwrap_or(&[]);
+            if let Err(e) = h.verify_vote_extension(&base, &ctx, validator, part) {
+                if e.fatal {
+                    return Err(e.into());
+                }
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// ABCI FinalizeBlock: begin-block hooks, injected txs, user txs, end-block and end-epoch
+    /// hooks, then the new root is computed and the version staged (not yet persisted).
+    pub fn finalize_block(
+        &self,
+        req: pb::RequestFinalizeBlock,
+    ) -> Result<pb::ResponseFinalizeBlock, AppError> {
+        let mut cs = lock(&self.consensus);
+        let expected = self.expected_height(&cs)?;
+        if u64::try_from(req.height).ok() != Some(expected) {
+            return Err(AppError::UnexpectedHeight {
+                expected,
+                got: req.height,
+            });
+        }
+        let base = self.base(&cs)?;
+        let chain = self.chain(&cs)?.clone();
+        let ctx = conv::block_context(
+            &chain,
+            req.height,
+            req.time.as_ref(),
+            &req.proposer_address,
+            &req.hash,
+            &req.misbehavior,
+        )?;
+        let modules = &self.modules;
+        let mut block = Overlay::new(&base);
+
+        for m in modules.iter() {
+            m.begin_block(&mut block, &ctx)
+                .map_err(|e| AppError::Fatal(e.context(format!("begin-block of {}", m.name()))))?;
+        }
+        let params = tx::load_params(&block)?;
+        let mut tx_results = Vec::with_capacity(req.txs.len());
+        let mut records = BTreeMap::new();
+        let half = req.txs.len() / 2;
+        for (i, t) in req.txs.iter().enumerate() {
+            if i == half {
+                self.fault(FaultPoint::MidFinalize, expected);
+            }
+            let outcome = match hooks::parse_injected(t) {
+                Some((kind, payload)) => self.apply_injected(&mut block, &ctx, kind, payload)?,
+                None => {
+                    let mut tx_state = Overlay::new(&block);
+                    let outcome = tx::deliver(&mut tx_state, t, &params, modules, &ctx)?;
+                    // Events travel in the tx result, not in the block's own events.
+                    let Changes { writes, .. } = tx_state.into_changes();
+                    Changes {
+                        writes,
+                        events: Vec::new(),
+                    }
+                    .apply_to(&mut block)?;
+                    outcome
+                }
+            };
+            let hash = tx::tx_hash(t);
+            let record = TxRecord {
+                height: expected,
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                tx: t.to_vec(),
+                code: outcome.code,
+                codespace: outcome.codespace.clone(),
+                log: outcome.log.clone(),
+                gas_wanted: i64::try_from(outcome.gas_wanted).unwrap_or(i64::MAX),
+                gas_used: i64::try_from(outcome.gas_used).unwrap_or(i64::MAX),
+            };
+            records.insert(crate::tx_index_key(&hash), Some(record.encode_to_vec()));
+            tx_results.push(conv::exec_tx_result(&outcome));
+        }
+        if req.txs.is_empty() {
+            self.fault(FaultPoint::MidFinalize, expected);
+        }
+        for m in modules.iter() {
+            m.end_block(&mut block, &ctx)
+                .map_err(|e| AppError::Fatal(e.context(format!("end-block of {}", m.name()))))?;
+        }
+        if let Some(epoch) = Self::epoch_ending_at(&chain, expected) {
+            for m in modules.iter() {
+                m.end_epoch(&mut block, &ctx, epoch).map_err(|e| {
+                    AppError::Fatal(e.context(format!("end-epoch of {}", m.name())))
+                })?;
+            }
+            block.emit_event(
+                Event::new("epoch_end")
+                    .attr("epoch", epoch)
+                    .attr("height", expected),
+            );
+        }
+
+        let Changes { writes, events } = block.into_changes();
+        let writes = match &base {
+            BaseState::Committed(_) => writes,
+            // The first block persists genesis and its own writes as one version.
+            BaseState::Genesis(g) => {
+                let mut all: BTreeMap<Vec<u8>, Option<Vec<u8>>> = g
+                    .entries()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect();
+                for (k, v) in writes {
+                    match v {
+                        Some(v) => {
+                            all.insert(k, Some(v));
+                        }
+                        None => {
+                            all.remove(&k);
+                        }
+                    }
+                }
+                all
+            }
+        };
+        let staged = self.storage.stage(expected, &writes, records)?;
+        let app_hash: RootHash = staged.root;
+        cs.pending = Some(PendingBlock {
+            height: expected,
+            staged,
+        });
+        Ok(pb::ResponseFinalizeBlock {
+            events: events.iter().map(conv::event).collect(),
+            tx_results,
+            validator_updates: Vec::new(),
+            consensus_param_updates: None,
+            app_hash: app_hash.to_vec().into(),
+        })
+    }
+
+    fn apply_injected(
+        &self,
+        block: &mut Overlay<&BaseState>,
+        ctx: &BlockContext,
+        kind: u8,
+        payload: &[u8],
+    ) -> Result<tx::TxOutcome, AppError> {
+        let Some(h) = self.hooks.iter().find(|h| h.kind() == kind) else {
+            // ProcessProposal rejects these; a decided block carrying one records a failure.
+            let e = TxError::new(
+                ballast_framework::sdk::CODESPACE,
+                ballast_framework::sdk::TX_DECODE,
+                format!("unknown injected tx kind {kind}"),
+            );
+            return Ok(tx::TxOutcome {
+                code: e.code,
+                codespace: e.codespace.into(),
+                log: e.log,
+                gas_wanted: 0,
+                gas_used: 0,
+                events: Vec::new(),
+            });
+        };
+        let mut ov = Overlay::new(&*block);
+        match h.apply(&mut ov, ctx, payload) {
+            Ok(()) => {
+                let Changes { writes, events } = ov.into_changes();
+                Changes {
+                    writes,
+                    events: Vec::new(),
+                }
+                .apply_to(block)?;
+                Ok(tx::TxOutcome {
+                    code: 0,
+                    codespace: String::new(),
+                    log: String::new(),
+                    gas_wanted: 0,
+                    gas_used: 0,
+                    events,
+                })
+            }
+            Err(e) if e.fatal => Err(e.into()),
+            Err(e) => Ok(tx::TxOutcome {
+                code: e.code,
+                codespace: e.codespace.into(),
+                log: e.log,
+                gas_wanted: 0,
+                gas_used: 0,
+                events: Vec::new(),
+            }),
+        }
+    }
+
+    /// ABCI Commit: persists the staged version atomically (fsync), then resets the mempool
+    /// state to it.
+    pub fn commit(&self) -> Result<pb::ResponseCommit, AppError> {
+        let mut cs = lock(&self.consensus);
+        let pending = cs.pending.take().ok_or(AppError::NoPendingBlock)?;
+        let height = pending.height;
+        self.fault(FaultPoint::BeforeCommit, height);
+        self.storage.commit(pending.staged)?;
+        cs.genesis = None;
+        self.fault(FaultPoint::AfterCommit, height);
+        drop(cs);
+        if let Some(snap) = self.storage.latest_snapshot()? {
+            self.reset_mempool(BaseState::Committed(snap), height + 1);
+        }
+        let retain = match self.config.min_retain_blocks {
+            0 => 0,
+            n => height.saturating_sub(n).saturating_add(1),
+        };
+        Ok(pb::ResponseCommit {
+            retain_height: i64::try_from(retain).unwrap_or(0),
+        })
+    }
+
+    /// ABCI CheckTx, on the mempool overlay of the last committed state. A recheck runs the same
+    /// checks; the overlay was reset at Commit, so rechecks rebuild it in mempool order.
+    pub fn check_tx(&self, req: pb::RequestCheckTx) -> Result<pb::ResponseCheckTx, AppError> {
+        let chain = lock(&self.consensus).chain.clone();
+        let mut mp = lock(&self.mempool);
+        let (Some(base), Some(chain)) = (mp.base.clone(), chain) else {
+            return Ok(conv::check_tx_error(&TxError::new(
+                "app",
+                1,
+                "the chain has no genesis yet",
+            )));
+        };
+        let ctx = BlockContext {
+            chain_id: chain.chain_id.clone(),
+            height: mp.height,
+            ..Default::default()
+        };
+        let changes = std::mem::take(&mut mp.changes);
+        let mut ov = Overlay::with_changes(&base, changes);
+        let params = tx::load_params(&ov)?;
+        let outcome = tx::check(&mut ov, &req.tx, &params, &self.modules, &ctx);
+        mp.changes = ov.into_changes();
+        let outcome = outcome?;
+        mp.changes.events.clear();
+        Ok(conv::check_tx_result(&outcome))
+    }
+
+    /// ABCI Query. Paths:
+    /// - `/app/version`;
+    /// - `/store/<module>/key` with the key in `data`, and an ICS-23 proof when `prove`;
+    /// - the module query paths (`/cosmos.bank.v1beta1.Query/Balance`, ...).
+    pub fn query(&self, req: pb::RequestQuery) -> pb::ResponseQuery {
+        match self.query_inner(&req) {
+            Ok(r) => r,
+            Err(e) => pb::ResponseQuery {
+                code: e.code,
+                codespace: e.codespace.into(),
+                log: e.log,
+                height: req.height,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn query_inner(&self, req: &pb::RequestQuery) -> Result<pb::ResponseQuery, TxError> {
+        let bad =
+            |code: u32, log: String| TxError::new(ballast_framework::sdk::CODESPACE, code, log);
+        if req.path == "/app/version" {
+            return Ok(pb::ResponseQuery {
+                value: env!("CARGO_PKG_VERSION").as_bytes().to_vec().into(),
+                ..Default::default()
+            });
+        }
+        let latest = self.storage.latest().map(|(h, _)| h).ok_or_else(|| {
+            bad(
+                ballast_framework::sdk::INVALID_REQUEST,
+                "no committed block yet".into(),
+            )
+        })?;
+        let height = match req.height {
+            0 => latest,
+            h if h < 0 => {
+                return Err(bad(
+                    ballast_framework::sdk::INVALID_REQUEST,
+                    format!("negative height {h}"),
+                ))
+            }
+            h => h as u64,
+        };
+        if height > latest {
+            return Err(bad(
+                ballast_framework::sdk::INVALID_REQUEST,
+                format!("height {height} is above the latest committed height {latest}"),
+            ));
+        }
+        let snap = self.storage.snapshot(height).map_err(|e| {
+            bad(
+                ballast_framework::sdk::INVALID_REQUEST,
+                format!("height {height} is not available: {e}"),
+            )
+        })?;
+        let h_i64 = i64::try_from(height).unwrap_or(i64::MAX);
+        if let Some(rest) = req.path.strip_prefix("/store/") {
+            let module = rest.strip_suffix("/key").ok_or_else(|| {
+                bad(
+                    ballast_framework::sdk::UNKNOWN_REQUEST,
+                    format!("unknown store path {:?}", req.path),
+                )
+            })?;
+            if module != "app" && !self.modules.iter().any(|m| m.name() == module) {
+                return Err(bad(
+                    ballast_framework::sdk::UNKNOWN_REQUEST,
+                    format!("unknown store {module:?}"),
+                ));
+            }
+            let prefix = format!("{module}/");
+            if req.data.is_empty() || !req.data.starts_with(prefix.as_bytes()) {
+                return Err(bad(
+                    ballast_framework::sdk::INVALID_REQUEST,
+                    format!("store keys of {module} start with {prefix:?}"),
+                ));
+            }
+            if req.prove {
+                let (value, proof) = self
+                    .storage
+                    .get_with_proof(&req.data, height)
+                    .map_err(|e| TxError::fatal(format!("proof at {height}: {e}")))?;
+                return Ok(pb::ResponseQuery {
+                    key: req.data.clone(),
+                    value: value.unwrap_or_default().into(),
+                    proof_ops: Some(tendermint_proto::v0_38::crypto::ProofOps {
+                        ops: vec![tendermint_proto::v0_38::crypto::ProofOp {
+                            r#type: crate::PROOF_OP_TYPE.into(),
+                            key: req.data.to_vec(),
+                            data: proof.encode_to_vec(),
+                        }],
+                    }),
+                    height: h_i64,
+                    ..Default::default()
+                });
+            }
+            let value = snap.get_raw(&req.data)?;
+            return Ok(pb::ResponseQuery {
+                key: req.data.clone(),
+                value: value.unwrap_or_default().into(),
+                height: h_i64,
+                ..Default::default()
+            });
+        }
+        for m in self.modules.iter() {
+            if let Some(r) = m.query(&snap, &req.path, &req.data) {
+                let value = r?;
+                return Ok(pb::ResponseQuery {
+                    value: value.into(),
+                    height: h_i64,
+                    ..Default::default()
+                });
+            }
+        }
+        Err(bad(
+            ballast_framework::sdk::UNKNOWN_REQUEST,
+            format!("unknown query path {:?}", req.path),
+        ))
+    }
+
+    /// The stored result of a tx, by hash.
+    pub fn tx_record(&self, hash: &[u8; 32]) -> Result<Option<TxRecord>, AppError> {
+        match self.storage.get_aux(&crate::tx_index_key(hash))? {
+            None => Ok(None),
+            Some(b) => TxRecord::decode(b.as_slice()).map(Some).map_err(|e| {
+                AppError::Fatal(TxError::fatal(format!("tx index entry is corrupt: {e}")))
+            }),
+        }
+    }
+}
+
+fn read_chain_info(state: &dyn StateRead) -> Result<ChainInfo, AppError> {
+    state
+        .get_proto::<ChainInfo>(CHAIN_INFO_KEY)?
+        .ok_or_else(|| AppError::Fatal(TxError::fatal("committed state has no chain info")))
+}
+
+/// Appends one framed extension part: kind, big-endian u32 length, bytes.
+fn frame_extension(out: &mut Vec<u8>, kind: u8, ext: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&u32::try_from(ext.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(ext);
+}
+
+/// Parses framed extension parts; `None` if malformed or a kind repeats.
+fn parse_extensions(mut b: &[u8]) -> Option<BTreeMap<u8, &[u8]>> {
+    let mut out = BTreeMap::new();
+    while !b.is_empty() {
+        let (&kind, rest) = b.split_first()?;
+        let len_bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+        let len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
+        let body = rest.get(4..4usize.checked_add(len)?)?;
+        if body.is_empty() || out.insert(kind, body).is_some() {
+            return None;
+        }
+        b = &rest[4 + len..];
+    }
+    Some(out)
+}
+
+fn split_extension(ext: &[u8], kind: u8) -> Option<Vec<u8>> {
+    parse_extensions(ext).and_then(|m| m.get(&kind).map(|b| b.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_framing_round_trips_and_rejects_garbage() {
+        let mut b = Vec::new();
+        frame_extension(&mut b, 1, b"abc");
+        frame_extension(&mut b, 2, b"de");
+        let parts = parse_extensions(&b).unwrap();
+        assert_eq!(parts.get(&1).copied(), Some(&b"abc"[..]));
+        assert_eq!(parts.get(&2).copied(), Some(&b"de"[..]));
+        assert!(parse_extensions(&b[..b.len() - 1]).is_none());
+        assert!(parse_extensions(&[1, 0xff, 0xff, 0xff, 0xff, 0]).is_none());
+        let mut dup = b.clone();
+        frame_extension(&mut dup, 1, b"x");
+        assert!(parse_extensions(&dup).is_none());
+        assert!(parse_extensions(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn epochs_end_every_epoch_length_blocks_from_the_initial_height() {
+        let c = ChainInfo {
+            chain_id: "x".into(),
+            initial_height: 1,
+            epoch_length: 10,
+        };
+        assert_eq!(App::epoch_ending_at(&c, 10), Some(1));
+        assert_eq!(App::epoch_ending_at(&c, 20), Some(2));
+        assert_eq!(App::epoch_ending_at(&c, 11), None);
+        let c = ChainInfo {
+            chain_id: "x".into(),
+            initial_height: 5,
+            epoch_length: 3,
+        };
+        assert_eq!(App::epoch_ending_at(&c, 7), Some(1));
+        assert_eq!(App::epoch_ending_at(&c, 4), None);
+    }
+}

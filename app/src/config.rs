@@ -1,0 +1,78 @@
+//! Node-local settings of the app (not consensus parameters).
+
+use std::path::PathBuf;
+
+/// Where a test asks the node to kill itself with SIGKILL, to prove crash safety.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// Half way through FinalizeBlock's txs.
+    MidFinalize,
+    /// At Commit, before anything is persisted.
+    BeforeCommit,
+    /// At Commit, after persisting and before answering.
+    AfterCommit,
+}
+
+impl FaultPoint {
+    /// Parses `mid-finalize:H`, `before-commit:H` or `after-commit:H`.
+    pub fn parse(s: &str) -> Result<(FaultPoint, u64), String> {
+        let (name, h) = s
+            .split_once(':')
+            .ok_or_else(|| format!("fault {s:?}: expected <point>:<height>"))?;
+        let height: u64 = h
+            .parse()
+            .map_err(|_| format!("fault {s:?}: height {h:?} is not a number"))?;
+        let point = match name {
+            "mid-finalize" => FaultPoint::MidFinalize,
+            "before-commit" => FaultPoint::BeforeCommit,
+            "after-commit" => FaultPoint::AfterCommit,
+            other => return Err(format!("fault {s:?}: unknown point {other:?}")),
+        };
+        Ok((point, height))
+    }
+}
+
+/// App settings.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// Node home; the store lives in `<home>/data/ballast`.
+    pub home: PathBuf,
+    /// Versions of state to keep (0 = all).
+    pub keep_recent: u64,
+    /// Blocks CometBFT must keep (0 = all); sent as Commit's retain height.
+    pub min_retain_blocks: u64,
+    /// Crash injection for restart-safety tests (`BALLAST_FAULT`); never set in production.
+    pub fault: Option<(FaultPoint, u64)>,
+}
+
+impl AppConfig {
+    /// Defaults for `home`.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        AppConfig {
+            home: home.into(),
+            keep_recent: 0,
+            min_retain_blocks: 0,
+            fault: None,
+        }
+    }
+
+    /// The store directory.
+    pub fn db_dir(&self) -> PathBuf {
+        self.home.join("data").join("ballast")
+    }
+}
+
+/// Kills this process with SIGKILL, exactly as `kill -9` would: no destructors, no flushing.
+pub fn kill_self(point: FaultPoint, height: u64) -> ! {
+    tracing::warn!(
+        ?point,
+        height,
+        "fault injection: killing the process with SIGKILL"
+    );
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status();
+    // `kill` was unavailable: abort, which also skips every destructor.
+    std::process::abort()
+}

@@ -1,0 +1,31 @@
+//! The fixed module order. InitChain, begin-block, end-block and end-epoch all walk this one
+//! list, so the order is written down exactly once.
+
+use ballast_accounts::AccountsModule;
+use ballast_framework::Module;
+
+/// Module names in execution order, with why each is where it is:
+/// - `accounts` first: every other module moves funds through it, and fees are taken before any
+///   module's hook runs.
+pub const MODULE_ORDER: &[&str] = &["accounts"];
+
+/// The modules, in [`MODULE_ORDER`].
+pub fn all_modules() -> Vec<Box<dyn Module>> {
+    let modules: Vec<Box<dyn Module>> = vec![Box::new(AccountsModule)];
+    debug_assert_eq!(
+        modules.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        MODULE_ORDER
+    );
+    modules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instantiated_modules_follow_the_declared_order() {
+        let names: Vec<&str> = all_modules().iter().map(|m| m.name()).collect();
+        assert_eq!(names, MODULE_ORDER);
+    }
+}
