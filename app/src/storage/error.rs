@@ -95,6 +95,19 @@ pub enum StorageError {
         /// The version asked for.
         version: u64,
     },
+    /// The proof the tree produced does not verify against the root. This happens when the key's
+    /// value is empty, or when the absence proof needs a neighbouring key whose value is empty:
+    /// ICS-23 cannot prove empty values.
+    #[error(
+        "cannot prove key {} at version {version}: the proof does not verify (ics23 cannot prove empty values, nor absence next to them)",
+        hex::encode(.key)
+    )]
+    Unprovable {
+        /// The key.
+        key: Vec<u8>,
+        /// The version asked for.
+        version: u64,
+    },
     /// The database content is not what this code wrote.
     #[error("corrupt storage: {0}")]
     Corrupt(String),

@@ -53,7 +53,8 @@ impl Snapshot {
     }
 
     /// The value of `key` with an ICS-23 existence proof, or `None` with a non-existence proof,
-    /// against [`Snapshot::root`].
+    /// against [`Snapshot::root`]. The proof is verified before it is returned; see
+    /// [`StorageError::Unprovable`] and [`StorageError::EmptyTree`] for what cannot be proven.
     pub fn get_with_proof(
         &self,
         key: &[u8],
@@ -66,7 +67,26 @@ impl Snapshot {
             return Err(StorageError::EmptyTree { version });
         }
         let tree = JellyfishMerkleTree::<ReadView, sha2::Sha256>::new(&self.view);
-        catch_tree_panic("proof", || tree.get_with_ics23_proof(key.to_vec(), version))
+        let (value, proof) =
+            catch_tree_panic("proof", || tree.get_with_ics23_proof(key.to_vec(), version))?;
+        // Never hand out a proof that a verifier would reject.
+        let spec = jmt::ics23_spec();
+        let root = self.view.root.to_vec();
+        let verifies = match &value {
+            Some(value) => ics23::verify_membership::<ics23::HostFunctionsManager>(
+                &proof, &spec, &root, key, value,
+            ),
+            None => ics23::verify_non_membership::<ics23::HostFunctionsManager>(
+                &proof, &spec, &root, key,
+            ),
+        };
+        if !verifies {
+            return Err(StorageError::Unprovable {
+                key: key.to_vec(),
+                version,
+            });
+        }
+        Ok((value, proof))
     }
 }
 
@@ -91,6 +111,9 @@ impl StateRead for Snapshot {
         )
     }
 }
+
+/// A raw key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// Entries under a prefix at one version, in ascending raw-key order (see
 /// [`Snapshot::iter_prefix`]).
@@ -127,7 +150,7 @@ impl PrefixIter<'_> {
         }
     }
 
-    fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn step(&mut self) -> Result<Option<Entry>, StorageError> {
         loop {
             let Some((key, oldest)) = self.next_key()? else {
                 return Ok(None);
@@ -146,7 +169,7 @@ impl PrefixIter<'_> {
 }
 
 impl Iterator for PrefixIter<'_> {
-    type Item = Result<(Vec<u8>, Vec<u8>), StorageError>;
+    type Item = Result<Entry, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
