@@ -140,7 +140,13 @@ impl MockConsensus {
         while (app_height as usize) < self.blocks.len() {
             let b = self.blocks[app_height as usize].clone();
             let resp = node.finalize_block(Self::finalize_request(&b))?;
-            if resp.app_hash.to_vec() != b.app_hash {
+            if b.app_hash.is_empty() {
+                // The block was decided but no node finished executing it before a crash.
+                let stored = &mut self.blocks[app_height as usize];
+                stored.app_hash = resp.app_hash.to_vec();
+                stored.tx_results = resp.tx_results.clone();
+                stored.events = resp.events.clone();
+            } else if resp.app_hash.to_vec() != b.app_hash {
                 return Err(format!(
                     "replay of height {} gave app hash {}, chain has {}",
                     b.height,
@@ -283,30 +289,9 @@ impl MockConsensus {
             last_commit,
         };
         let req = Self::finalize_request(&decided);
-        for (i, n) in nodes.iter_mut().enumerate() {
-            let resp = n.finalize_block(req.clone())?;
-            if resp.tx_results.len() != decided.txs.len() {
-                return Err(format!(
-                    "node {i} returned {} results for {} txs",
-                    resp.tx_results.len(),
-                    decided.txs.len()
-                ));
-            }
-            if i == 0 {
-                decided.app_hash = resp.app_hash.to_vec();
-                decided.tx_results = resp.tx_results;
-                decided.events = resp.events;
-            } else if resp.app_hash.to_vec() != decided.app_hash {
-                return Err(format!(
-                    "node {i} diverged at height {height}: {} vs {}",
-                    hex::encode(&resp.app_hash),
-                    hex::encode(&decided.app_hash)
-                ));
-            }
-        }
-        for n in nodes.iter_mut() {
-            n.commit()?;
-        }
+        // CometBFT stores a decided block before executing it, so a node that dies in
+        // FinalizeBlock or Commit gets the block again in the handshake's replay.
+        self.blocks.push(decided.clone());
         self.last_extended = pb::ExtendedCommitInfo {
             round: 0,
             votes: self
@@ -321,6 +306,32 @@ impl MockConsensus {
                 })
                 .collect(),
         };
+        for (i, n) in nodes.iter_mut().enumerate() {
+            let resp = n.finalize_block(req.clone())?;
+            if resp.tx_results.len() != decided.txs.len() {
+                return Err(format!(
+                    "node {i} returned {} results for {} txs",
+                    resp.tx_results.len(),
+                    decided.txs.len()
+                ));
+            }
+            if decided.app_hash.is_empty() {
+                decided.app_hash = resp.app_hash.to_vec();
+                decided.tx_results = resp.tx_results;
+                decided.events = resp.events;
+                let stored = self.blocks.last_mut().expect("pushed above");
+                *stored = decided.clone();
+            } else if resp.app_hash.to_vec() != decided.app_hash {
+                return Err(format!(
+                    "node {i} diverged at height {height}: {} vs {}",
+                    hex::encode(&resp.app_hash),
+                    hex::encode(&decided.app_hash)
+                ));
+            }
+        }
+        for n in nodes.iter_mut() {
+            n.commit()?;
+        }
         // Recheck what is left in the mempool, as CometBFT does after every commit.
         let left: Vec<Vec<u8>> = mempool
             .into_iter()
@@ -336,7 +347,6 @@ impl MockConsensus {
                 kept.push(t);
             }
         }
-        self.blocks.push(decided.clone());
         Ok((decided, kept))
     }
 }
