@@ -5,7 +5,11 @@
 //! It keeps the chain's decided blocks in memory only, so point it at a fresh home, or at a
 //! home it filled itself in this run.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::float_arithmetic)] // wall-clock timing and rates of a load run, not state-machine code
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::float_arithmetic
+)] // wall-clock timing and rates of a load run, not state-machine code
 
 use anyhow::{anyhow, bail, Context};
 use ballast_tests::consensus::MockConsensus;
@@ -16,7 +20,10 @@ use clap::Parser;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "ballast-load", about = "Drive ballastd over ABCI with signed transfers")]
+#[command(
+    name = "ballast-load",
+    about = "Drive ballastd over ABCI with signed transfers"
+)]
 struct Args {
     /// ballastd's ABCI address (tcp://host:port or unix:///path).
     #[arg(long, default_value = "tcp://127.0.0.1:26658")]
@@ -41,14 +48,28 @@ fn main() -> anyhow::Result<()> {
         bail!("need at least 2 accounts and 1 validator");
     }
     let accounts = TestAccount::many(args.accounts);
-    let mut node = SocketClient::connect(&args.abci).map_err(|e| anyhow!(e)).context("connecting to ballastd")?;
-    let mut cons = MockConsensus::new(CHAIN_ID, args.validators, genesis_app_state(&accounts, 1_000_000_000_000));
+    let mut node = SocketClient::connect(&args.abci)
+        .map_err(|e| anyhow!(e))
+        .context("connecting to ballastd")?;
+    let mut cons = MockConsensus::new(
+        CHAIN_ID,
+        args.validators,
+        genesis_app_state(&accounts, 1_000_000_000_000),
+    );
     let info = node.info().map_err(|e| anyhow!(e))?;
     if info.last_block_height != 0 {
-        bail!("ballastd at {} already has height {}: start it on a fresh --home", args.abci, info.last_block_height);
+        bail!(
+            "ballastd at {} already has height {}: start it on a fresh --home",
+            args.abci,
+            info.last_block_height
+        );
     }
     cons.handshake(&mut node).map_err(|e| anyhow!(e))?;
-    println!("genesis: chain {CHAIN_ID}, {} accounts, app hash {}", args.accounts, hex::encode_upper(&cons.genesis_app_hash));
+    println!(
+        "genesis: chain {CHAIN_ID}, {} accounts, app hash {}",
+        args.accounts,
+        hex::encode_upper(&cons.genesis_app_hash)
+    );
 
     let mut seq = vec![0u64; accounts.len()];
     let mut next_sender = 0usize;
@@ -60,25 +81,55 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..args.txs_per_block {
             let from = next_sender % accounts.len();
             let to = (from * 7 + 1) % accounts.len();
-            txs.push(TxSpec::send(&accounts[from], &accounts[to].address, 1 + (total_txs % 1000) as u128, seq[from]).sign(&accounts[from]));
+            txs.push(
+                TxSpec::send(
+                    &accounts[from],
+                    &accounts[to].address,
+                    1 + (total_txs % 1000) as u128,
+                    seq[from],
+                )
+                .sign(&accounts[from]),
+            );
             seq[from] += 1;
             next_sender += 1;
             total_txs += 1;
         }
         for r in MockConsensus::check_txs(&mut node, &txs).map_err(|e| anyhow!(e))? {
             if r.code != 0 {
-                bail!("CheckTx rejected a transfer: {} {} {}", r.codespace, r.code, r.log);
+                bail!(
+                    "CheckTx rejected a transfer: {} {} {}",
+                    r.codespace,
+                    r.code,
+                    r.log
+                );
             }
         }
         let t = Instant::now();
-        let (block, _) = cons.produce_block(&mut [&mut node], txs).map_err(|e| anyhow!(e))?;
+        let (block, _) = cons
+            .produce_block(&mut [&mut node], txs)
+            .map_err(|e| anyhow!(e))?;
         exec_time += t.elapsed();
         let failed = block.tx_results.iter().filter(|r| r.code != 0).count();
         if failed > 0 {
-            let r = block.tx_results.iter().find(|r| r.code != 0).expect("counted above");
-            bail!("{failed} txs failed at height {}: {} {} {}", block.height, r.codespace, r.code, r.log);
+            let r = block
+                .tx_results
+                .iter()
+                .find(|r| r.code != 0)
+                .expect("counted above");
+            bail!(
+                "{failed} txs failed at height {}: {} {} {}",
+                block.height,
+                r.codespace,
+                r.code,
+                r.log
+            );
         }
-        println!("height {:>4}  txs {:>5}  app hash {}", block.height, block.txs.len(), hex::encode_upper(&block.app_hash));
+        println!(
+            "height {:>4}  txs {:>5}  app hash {}",
+            block.height,
+            block.txs.len(),
+            hex::encode_upper(&block.app_hash)
+        );
     }
     let secs = exec_time.as_secs_f64();
     println!(
