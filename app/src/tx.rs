@@ -4,7 +4,7 @@
 use crate::hooks::INJECTED_TX_PREFIX;
 use ballast_accounts::{bank, AccountsRead, Coin, Coins, Params, PubKey};
 use ballast_framework::{
-    sdk, Address, BlockContext, Event, GasMeter, Metered, Module, Msg, Overlay, StateRead,
+    sdk, Address, BlockContext, Changes, Event, GasMeter, Metered, Module, Msg, Overlay, StateRead,
     StateWrite, TxContext, TxError,
 };
 use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
@@ -354,6 +354,17 @@ pub struct TxOutcome {
 }
 
 impl TxOutcome {
+    fn succeeded(tx: &CheckedTx, meter: &GasMeter, events: Vec<Event>) -> Self {
+        TxOutcome {
+            code: 0,
+            codespace: String::new(),
+            log: String::new(),
+            gas_wanted: tx.gas_limit,
+            gas_used: meter.used(),
+            events,
+        }
+    }
+
     fn failed(e: &TxError, gas_wanted: u64, gas_used: u64, events: Vec<Event>) -> Self {
         TxOutcome {
             code: e.code,
@@ -363,6 +374,37 @@ impl TxOutcome {
             gas_used,
             events,
         }
+    }
+}
+
+/// Decodes, checks and runs the ante step on its own overlay of `state`. `Ok(Err(outcome))` is
+/// a failed tx that leaves no writes; `Err` is a fatal node failure.
+fn decode_and_ante(
+    state: &dyn StateWrite,
+    bytes: &[u8],
+    params: &Params,
+    modules: &[Box<dyn Module>],
+    block: &BlockContext,
+) -> Result<Result<(CheckedTx, GasMeter, Changes), TxOutcome>, TxError> {
+    let tx = match decode_and_check(bytes, params, modules) {
+        Ok(tx) => tx,
+        Err(e) if e.fatal => return Err(e),
+        Err(e) => return Ok(Err(TxOutcome::failed(&e, 0, 0, Vec::new()))),
+    };
+    let meter = GasMeter::new(tx.gas_limit);
+    let mut ov = Overlay::new(state);
+    match ante(&mut ov, &tx, params, block, &meter) {
+        Ok(()) => {
+            let changes = ov.into_changes();
+            Ok(Ok((tx, meter, changes)))
+        }
+        Err(e) if e.fatal => Err(e),
+        Err(e) => Ok(Err(TxOutcome::failed(
+            &e,
+            tx.gas_limit,
+            meter.used(),
+            Vec::new(),
+        ))),
     }
 }
 
@@ -376,27 +418,9 @@ pub fn deliver(
     modules: &[Box<dyn Module>],
     block: &BlockContext,
 ) -> Result<TxOutcome, TxError> {
-    let tx = match decode_and_check(bytes, params, modules) {
-        Ok(tx) => tx,
-        Err(e) if e.fatal => return Err(e),
-        Err(e) => return Ok(TxOutcome::failed(&e, 0, 0, Vec::new())),
-    };
-    let meter = GasMeter::new(tx.gas_limit);
-
-    let ante_changes = {
-        let mut ov = Overlay::new(&*state);
-        match ante(&mut ov, &tx, params, block, &meter) {
-            Ok(()) => ov.into_changes(),
-            Err(e) if e.fatal => return Err(e),
-            Err(e) => {
-                return Ok(TxOutcome::failed(
-                    &e,
-                    tx.gas_limit,
-                    meter.used(),
-                    Vec::new(),
-                ))
-            }
-        }
+    let (tx, meter, ante_changes) = match decode_and_ante(state, bytes, params, modules, block)? {
+        Ok(x) => x,
+        Err(failed) => return Ok(failed),
     };
     let ante_events = ante_changes.events.clone();
     ante_changes.apply_to(state).map_err(TxError::from)?;
@@ -422,14 +446,7 @@ pub fn deliver(
             let mut events = ante_events;
             events.extend(changes.events.iter().cloned());
             changes.apply_to(state).map_err(TxError::from)?;
-            Ok(TxOutcome {
-                code: 0,
-                codespace: String::new(),
-                log: String::new(),
-                gas_wanted: tx.gas_limit,
-                gas_used: meter.used(),
-                events,
-            })
+            Ok(TxOutcome::succeeded(&tx, &meter, events))
         }
         Err(e) if e.fatal => Err(e),
         Err(e) => Ok(TxOutcome::failed(
@@ -450,33 +467,12 @@ pub fn check(
     modules: &[Box<dyn Module>],
     block: &BlockContext,
 ) -> Result<TxOutcome, TxError> {
-    let tx = match decode_and_check(bytes, params, modules) {
-        Ok(tx) => tx,
-        Err(e) if e.fatal => return Err(e),
-        Err(e) => return Ok(TxOutcome::failed(&e, 0, 0, Vec::new())),
-    };
-    let meter = GasMeter::new(tx.gas_limit);
-    let mut ov = Overlay::new(&*state);
-    match ante(&mut ov, &tx, params, block, &meter) {
-        Ok(()) => {
-            let changes = ov.into_changes();
+    match decode_and_ante(state, bytes, params, modules, block)? {
+        Ok((tx, meter, changes)) => {
             changes.apply_to(state).map_err(TxError::from)?;
-            Ok(TxOutcome {
-                code: 0,
-                codespace: String::new(),
-                log: String::new(),
-                gas_wanted: tx.gas_limit,
-                gas_used: meter.used(),
-                events: Vec::new(),
-            })
+            Ok(TxOutcome::succeeded(&tx, &meter, Vec::new()))
         }
-        Err(e) if e.fatal => Err(e),
-        Err(e) => Ok(TxOutcome::failed(
-            &e,
-            tx.gas_limit,
-            meter.used(),
-            Vec::new(),
-        )),
+        Err(failed) => Ok(failed),
     }
 }
 
