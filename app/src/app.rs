@@ -557,12 +557,7 @@ impl App {
                     let mut tx_state = Overlay::new(&block);
                     let outcome = tx::deliver(&mut tx_state, t, &params, modules, &ctx)?;
                     // Events travel in the tx result, not in the block's own events.
-                    let Changes { writes, .. } = tx_state.into_changes();
-                    Changes {
-                        writes,
-                        events: Vec::new(),
-                    }
-                    .apply_to(&mut block)?;
+                    apply_writes_keep_events(tx_state.into_changes(), &mut block)?;
                     outcome
                 }
             };
@@ -652,42 +647,16 @@ impl App {
                 ballast_framework::sdk::TX_DECODE,
                 format!("unknown injected tx kind {kind}"),
             );
-            return Ok(tx::TxOutcome {
-                code: e.code,
-                codespace: e.codespace.into(),
-                log: e.log,
-                gas_wanted: 0,
-                gas_used: 0,
-                events: Vec::new(),
-            });
+            return Ok(tx::TxOutcome::error_without_gas(&e));
         };
         let mut ov = Overlay::new(&*block);
         match h.apply(&mut ov, ctx, payload) {
             Ok(()) => {
-                let Changes { writes, events } = ov.into_changes();
-                Changes {
-                    writes,
-                    events: Vec::new(),
-                }
-                .apply_to(block)?;
-                Ok(tx::TxOutcome {
-                    code: 0,
-                    codespace: String::new(),
-                    log: String::new(),
-                    gas_wanted: 0,
-                    gas_used: 0,
-                    events,
-                })
+                let events = apply_writes_keep_events(ov.into_changes(), block)?;
+                Ok(tx::TxOutcome::ok_without_gas(events))
             }
             Err(e) if e.fatal => Err(e.into()),
-            Err(e) => Ok(tx::TxOutcome {
-                code: e.code,
-                codespace: e.codespace.into(),
-                log: e.log,
-                gas_wanted: 0,
-                gas_used: 0,
-                events: Vec::new(),
-            }),
+            Err(e) => Ok(tx::TxOutcome::error_without_gas(&e)),
         }
     }
 
@@ -868,6 +837,21 @@ impl App {
             }),
         }
     }
+}
+
+/// Applies an overlay's writes to `target` and hands back its events, which belong in a tx
+/// result rather than among the block's own events.
+fn apply_writes_keep_events(
+    changes: Changes,
+    target: &mut dyn StateWrite,
+) -> Result<Vec<Event>, StateError> {
+    let Changes { writes, events } = changes;
+    Changes {
+        writes,
+        events: Vec::new(),
+    }
+    .apply_to(target)?;
+    Ok(events)
 }
 
 fn read_chain_info(state: &dyn StateRead) -> Result<ChainInfo, AppError> {

@@ -144,19 +144,14 @@ pub fn decode_and_check(
             ),
         ));
     }
-    if raw.signatures.len() > signers.len() {
+    if raw.signatures.len() != signers.len() {
+        let code = if raw.signatures.len() > signers.len() {
+            sdk::TOO_MANY_SIGNATURES
+        } else {
+            sdk::UNAUTHORIZED
+        };
         return Err(err(
-            sdk::TOO_MANY_SIGNATURES,
-            format!(
-                "{} signatures for {} signers",
-                raw.signatures.len(),
-                signers.len()
-            ),
-        ));
-    }
-    if raw.signatures.len() < signers.len() {
-        return Err(err(
-            sdk::UNAUTHORIZED,
+            code,
             format!(
                 "{} signatures for {} signers",
                 raw.signatures.len(),
@@ -354,6 +349,23 @@ pub struct TxOutcome {
 }
 
 impl TxOutcome {
+    /// A success that used no gas (an injected tx).
+    pub fn ok_without_gas(events: Vec<Event>) -> Self {
+        TxOutcome {
+            code: 0,
+            codespace: String::new(),
+            log: String::new(),
+            gas_wanted: 0,
+            gas_used: 0,
+            events,
+        }
+    }
+
+    /// A failure that used no gas (an injected tx).
+    pub fn error_without_gas(e: &TxError) -> Self {
+        Self::failed(e, 0, 0, Vec::new())
+    }
+
     fn succeeded(tx: &CheckedTx, meter: &GasMeter, events: Vec<Event>) -> Self {
         TxOutcome {
             code: 0,
