@@ -9,16 +9,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc);
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Every .proto under proto/ (ballast.* packages and the cosmos.* wire types Ballast serves).
     let mut files = Vec::new();
-    collect_protos(&root.join("ballast"), &mut files)?;
+    for top in ["ballast", "cosmos"] {
+        let dir = root.join(top);
+        if dir.is_dir() {
+            collect_protos(&dir, &mut files)?;
+        }
+    }
     files.sort();
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
 
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_build::configure()
         .build_client(true)
         .build_server(true)
+        // One module tree for every package, so a new .proto needs no edit in lib.rs.
+        .include_file("_includes.rs")
+        // Descriptors for gRPC server reflection.
+        .file_descriptor_set_path(out.join("ballast_descriptor.bin"))
         .compile_protos(&files, &[root])?;
     Ok(())
 }

@@ -5,19 +5,12 @@
 
 #![allow(missing_docs, clippy::all, clippy::unwrap_used)]
 
-/// `ballast.*` packages.
-pub mod ballast {
-    pub mod accounts {
-        pub mod v1 {
-            tonic::include_proto!("ballast.accounts.v1");
-        }
-    }
-    pub mod app {
-        pub mod v1 {
-            tonic::include_proto!("ballast.app.v1");
-        }
-    }
-}
+// `ballast.<module>.v1` packages, and the `cosmos.*` wire types Ballast serves over gRPC.
+include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
+
+/// Encoded `FileDescriptorSet` of every package above, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ballast_descriptor.bin"));
 
 pub use prost;
 pub use prost_types;

@@ -1,10 +1,15 @@
-//! `ballastd`: the Ballast node. `ballastd start` serves the ABCI application that CometBFT
-//! v0.38 drives (`proxy_app = "tcp://127.0.0.1:26658"`).
+//! `ballastd`: the Ballast node and its command line.
+//!
+//! - `ballastd init` writes a node home: `config/ballast.toml` and a complete CometBFT home.
+//! - `ballastd start` serves ABCI (for CometBFT v0.38), gRPC and Prometheus metrics.
+//! - `ballastd dev` runs a single-process chain for a first look (not a validator).
+//! - `ballastd keys|tx|query|status|genesis|testnet` are the operator's tools.
 
-use anyhow::Context;
-use ballast_app::abci::AbciApp;
-use ballast_app::server::{ListenAddr, Listener};
-use ballast_app::{App, AppConfig, FaultPoint};
+// The binary runs outside consensus: the CLI may read the clock and use randomness.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod cmd;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -15,33 +20,58 @@ use std::path::PathBuf;
     about = "Ballast node: leases Bitcoin- and Ethereum-backed security to other chains"
 )]
 struct Cli {
-    /// Log filter (overridden by RUST_LOG), e.g. `info` or `ballast_app=debug`.
-    #[arg(long, global = true, default_value = "info")]
-    log_level: String,
-    /// Log format.
-    #[arg(long, global = true, default_value = "plain", value_parser = ["plain", "json"])]
-    log_format: String,
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// Options every subcommand takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Global {
+    /// Node home directory.
+    #[arg(long, global = true, default_value_os_t = default_home())]
+    pub home: PathBuf,
+    /// Log filter (overridden by RUST_LOG), e.g. `info` or `ballast_app=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, global = true, default_value = "plain", value_parser = ["plain", "json"])]
+    pub log_format: String,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".ballast")
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve the ABCI application until killed.
-    Start {
-        /// Node home directory (the store lives in <home>/data/ballast).
-        #[arg(long)]
-        home: PathBuf,
-        /// ABCI listen address: tcp://host:port or unix:///path.
-        #[arg(long, default_value = "tcp://127.0.0.1:26658")]
-        abci: String,
-        /// State versions to keep (0 = keep all).
-        #[arg(long, default_value_t = 0)]
-        keep_recent: u64,
-        /// Blocks CometBFT must keep (0 = all).
-        #[arg(long, default_value_t = 0)]
-        min_retain_blocks: u64,
-    },
+    /// Write a node home: config/ballast.toml and a complete CometBFT home.
+    Init(cmd::init::Args),
+    /// Serve ABCI, gRPC and metrics until SIGINT/SIGTERM.
+    Start(cmd::start::Args),
+    /// Run a single-process development chain (a convenience, not a validator).
+    Dev(cmd::dev::Args),
+    /// Manage keys in the keyring.
+    #[command(subcommand)]
+    Keys(cmd::keys::Cmd),
+    /// Sign and broadcast transactions.
+    #[command(subcommand)]
+    Tx(cmd::tx::Cmd),
+    /// Query the chain.
+    #[command(subcommand, alias = "q")]
+    Query(cmd::query::Cmd),
+    /// Show the node's status (CometBFT RPC `status`).
+    Status(cmd::query::StatusArgs),
+    /// Edit the genesis file.
+    #[command(subcommand)]
+    Genesis(cmd::genesis::Cmd),
+    /// Generate multi-validator testnets.
+    #[command(subcommand)]
+    Testnet(cmd::testnet::Cmd),
 }
 
 fn init_tracing(level: &str, format: &str) {
@@ -57,10 +87,10 @@ fn init_tracing(level: &str, format: &str) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
-    init_tracing(&cli.log_level, &cli.log_format);
-    // A panic anywhere (an ABCI connection thread included) stops the whole node with a clear
+    init_tracing(&cli.global.log_level, &cli.global.log_format);
+    // A panic anywhere (an ABCI connection thread, a gRPC task) stops the whole node with a clear
     // line, instead of leaving a half-alive process behind.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -73,42 +103,20 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(101);
     }));
 
-    match cli.cmd {
-        Cmd::Start {
-            home,
-            abci,
-            keep_recent,
-            min_retain_blocks,
-        } => {
-            let fault = match std::env::var("BALLAST_FAULT") {
-                Ok(s) if !s.is_empty() => Some(FaultPoint::parse(&s).map_err(anyhow::Error::msg)?),
-                _ => None,
-            };
-            let config = AppConfig {
-                home: home.clone(),
-                keep_recent,
-                min_retain_blocks,
-                fault,
-            };
-            let app = App::open(config)
-                .with_context(|| format!("opening the store under {}", home.display()))?;
-            let info = app.info();
-            let addr = ListenAddr::parse(&abci).map_err(anyhow::Error::msg)?;
-            let listener = Listener::bind(&addr)?;
-            tracing::info!(
-                abci = %listener.local_addr(),
-                height = info.last_block_height,
-                app_hash = %hex_upper(&info.last_block_app_hash),
-                "ballastd serving ABCI"
-            );
-            // The line tests and scripts wait for.
-            println!("ABCI listening on {}", listener.local_addr());
-            listener.serve(AbciApp(app))?;
-            Ok(())
-        }
+    let g = cli.global;
+    let result = match cli.cmd {
+        Cmd::Init(a) => cmd::init::run(a, &g),
+        Cmd::Start(a) => cmd::start::run(a, &g),
+        Cmd::Dev(a) => cmd::dev::run(a, &g),
+        Cmd::Keys(c) => cmd::keys::run(c, &g),
+        Cmd::Tx(c) => cmd::tx::run(c, &g),
+        Cmd::Query(c) => cmd::query::run(c, &g),
+        Cmd::Status(a) => cmd::query::status(a, &g),
+        Cmd::Genesis(c) => cmd::genesis::run(c, &g),
+        Cmd::Testnet(c) => cmd::testnet::run(c, &g),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
     }
-}
-
-fn hex_upper(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
 }

@@ -1,0 +1,11 @@
+//! `ballastd genesis` (being built).
+
+use crate::Global;
+
+/// `ballastd genesis` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {}
+
+pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
+    match c {}
+}

@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod dev;
+pub mod genesis;
+pub mod init;
+pub mod keys;
+pub mod query;
+pub mod start;
+pub mod testnet;
+pub mod tx;

@@ -1,0 +1,11 @@
+//! `ballastd tx` (being built).
+
+use crate::Global;
+
+/// `ballastd tx` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {}
+
+pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
+    match c {}
+}

@@ -1,0 +1,1 @@
+//! Bitcoin light client module (being built).
