@@ -6,6 +6,7 @@
 pub mod abci;
 pub mod abci_convert;
 pub mod app;
+pub mod broadcast;
 pub mod config;
 pub mod hooks;
 pub mod modules;
