@@ -66,6 +66,11 @@ impl Module for AccountsModule {
         MODULE_NAME
     }
 
+    fn default_genesis(&self) -> serde_json::Value {
+        serde_json::to_value(GenesisState::default())
+            .expect("the accounts genesis is plain data and always serialises")
+    }
+
     fn init_genesis(
         &self,
         state: &mut dyn StateWrite,

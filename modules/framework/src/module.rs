@@ -86,6 +86,10 @@ pub trait Module: Send + Sync {
     /// The module's name, which is also its genesis section and its store-key prefix.
     fn name(&self) -> &'static str;
 
+    /// The module's genesis section with default params and no records, as `ballastd init`
+    /// writes it into `genesis.json`.
+    fn default_genesis(&self) -> serde_json::Value;
+
     /// Applies the module's genesis section (`None` when the genesis file has none: defaults).
     fn init_genesis(
         &self,
