@@ -7,6 +7,7 @@
 
 use crate::config::{AppConfig, FaultPoint};
 use crate::hooks::{self, ConsensusHook, ExtendedVote, VoteContext};
+use crate::metrics::Metrics;
 use crate::modules::all_modules;
 use crate::storage::{RootHash, Snapshot, StagedVersion, Storage, StorageConfig, StorageError};
 use crate::{abci_convert as conv, tx};
@@ -129,6 +130,7 @@ pub struct App {
     consensus: Arc<Mutex<ConsensusState>>,
     mempool: Arc<Mutex<MempoolState>>,
     config: Arc<AppConfig>,
+    metrics: Arc<Metrics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -177,6 +179,7 @@ impl App {
                 height: 0,
             })),
             config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
         };
         if let Some(snap) = app.storage.latest_snapshot()? {
             let chain = read_chain_info(&snap)?;
@@ -197,11 +200,18 @@ impl App {
         &self.modules
     }
 
+    /// The node's Prometheus metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     fn reset_mempool(&self, base: BaseState, height: u64) {
         let mut mp = lock(&self.mempool);
         mp.base = Some(base);
         mp.changes = Changes::default();
         mp.height = height;
+        // Rechecks after the commit re-admit what is left in the mempool.
+        self.metrics.mempool_size.set(0);
     }
 
     fn fault(&self, point: FaultPoint, height: u64) {
@@ -518,6 +528,8 @@ impl App {
         &self,
         req: pb::RequestFinalizeBlock,
     ) -> Result<pb::ResponseFinalizeBlock, AppError> {
+        let _timer = Metrics::timer(&self.metrics.block_execution);
+        self.metrics.observe_block(req.txs.len());
         let mut cs = lock(&self.consensus);
         let expected = self.expected_height(&cs)?;
         if u64::try_from(req.height).ok() != Some(expected) {
@@ -663,11 +675,16 @@ impl App {
     /// ABCI Commit: persists the staged version atomically (fsync), then resets the mempool
     /// state to it.
     pub fn commit(&self) -> Result<pb::ResponseCommit, AppError> {
+        let timer = Metrics::timer(&self.metrics.commit);
         let mut cs = lock(&self.consensus);
         let pending = cs.pending.take().ok_or(AppError::NoPendingBlock)?;
         let height = pending.height;
         self.fault(FaultPoint::BeforeCommit, height);
         self.storage.commit(pending.staged)?;
+        drop(timer);
+        self.metrics
+            .height
+            .set(i64::try_from(height).unwrap_or(i64::MAX));
         cs.genesis = None;
         self.fault(FaultPoint::AfterCommit, height);
         drop(cs);
@@ -707,6 +724,9 @@ impl App {
         mp.changes = ov.into_changes();
         let outcome = outcome?;
         mp.changes.events.clear();
+        if outcome.code == 0 {
+            self.metrics.mempool_size.inc();
+        }
         Ok(conv::check_tx_result(&outcome))
     }
 
