@@ -200,6 +200,15 @@ impl App {
         &self.modules
     }
 
+    /// Stops the app for a clean exit: waits for the consensus call in progress (so no block is
+    /// half-committed), drops the mempool's snapshot and closes the store. The last committed
+    /// block stays durable and the next start resumes from it; later calls fail.
+    pub fn shutdown(&self) {
+        let _consensus = lock(&self.consensus);
+        lock(&self.mempool).base = None;
+        self.storage.close();
+    }
+
     /// The node's Prometheus metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()

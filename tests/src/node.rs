@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The `ballastd` binary built by this workspace (`cargo test --workspace` builds it first;
@@ -33,8 +34,9 @@ pub struct Ballastd {
     pub home: PathBuf,
     /// The ABCI address it printed (`tcp://...` or `unix://...`).
     pub addr: String,
-    /// Captured stderr lines so far (read on exit).
+    /// Its stderr (logs).
     pub log_path: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 /// A free loopback TCP port.
@@ -49,6 +51,26 @@ impl Ballastd {
     /// Starts `ballastd start --home <home> --abci <abci>` with extra env vars and waits until
     /// it listens.
     pub fn start(home: &Path, abci: &str, env: &[(&str, &str)]) -> Result<Ballastd, String> {
+        Self::start_with(home, &["--abci", abci], env)
+    }
+
+    /// Starts `ballastd start --home <home> <args...>` and waits for its "ABCI listening" line.
+    pub fn start_with(
+        home: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Ballastd, String> {
+        let mut full = vec!["start".to_string(), "--home".to_string()];
+        full.push(home.to_string_lossy().into_owned());
+        full.extend(args.iter().map(|a| a.to_string()));
+        let mut node = Self::spawn(home, &full, env)?;
+        node.addr = node.wait_line("ABCI listening on ", Duration::from_secs(30))?;
+        Ok(node)
+    }
+
+    /// Spawns `ballastd <args...>` (any subcommand) with its stdout lines collected and its
+    /// stderr in a log file under `home`.
+    pub fn spawn(home: &Path, args: &[String], env: &[(&str, &str)]) -> Result<Ballastd, String> {
         let log_path = home.join(format!("ballastd-{}.log", std::process::id()));
         std::fs::create_dir_all(home).map_err(|e| e.to_string())?;
         let log = std::fs::OpenOptions::new()
@@ -57,46 +79,96 @@ impl Ballastd {
             .open(&log_path)
             .map_err(|e| e.to_string())?;
         let mut cmd = Command::new(ballastd_bin());
-        cmd.args(["start", "--home"])
-            .arg(home)
-            .args(["--abci", abci])
-            .stdout(Stdio::piped())
-            .stderr(log);
+        cmd.args(args).stdout(Stdio::piped()).stderr(log);
         cmd.env_remove("BALLAST_FAULT");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| format!("spawning ballastd: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(addr) = line.strip_prefix("ABCI listening on ") {
-                    let _ = tx.send(addr.to_string());
-                }
+            let mut it = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = it.next() {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        Ok(Ballastd {
+            child: Some(child),
+            home: home.to_path_buf(),
+            addr: String::new(),
+            log_path,
+            lines,
+        })
+    }
+
+    /// Waits for a stdout line starting with `prefix` and returns the rest of it.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
-                return Ok(Ballastd {
-                    child: Some(child),
-                    home: home.to_path_buf(),
-                    addr,
-                    log_path,
-                });
+            if let Some(rest) = self
+                .stdout_lines()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            {
+                return Ok(rest);
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!(
-                    "ballastd exited with {status} before listening:\n{log}"
-                ));
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                    return Err(format!(
+                        "ballastd exited with {status} before printing {prefix:?}:\n{log}"
+                    ));
+                }
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err("ballastd did not start listening within 30 s".into());
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                return Err(format!(
+                    "ballastd did not print {prefix:?} within {timeout:?}:\n{log}"
+                ));
             }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus, String> {
+        self.stop_with("TERM", timeout)
+    }
+
+    /// Sends `SIG<signal>` and waits (bounded) for the exit status.
+    pub fn stop_with(
+        &mut self,
+        signal: &str,
+        timeout: Duration,
+    ) -> Result<std::process::ExitStatus, String> {
+        let c = self.child.as_mut().ok_or("not running")?;
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = c.try_wait().map_err(|e| e.to_string())? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "ballastd did not exit within {timeout:?} of SIG{signal}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// (or use [`error_chain`]) for the whole story.
 #[derive(thiserror::Error, Debug)]
 pub enum StorageError {
+    /// The store was closed (the node is shutting down).
+    #[error("the store is closed")]
+    Closed,
     /// The storage directory could not be created.
     #[error("cannot create storage directory {}", path.display())]
     CreateDir {

@@ -58,7 +58,8 @@ pub struct StorageConfig {
 
 /// The versioned, authenticated state store. `Send + Sync`; share it in an `Arc`.
 pub struct Storage {
-    db: Database,
+    /// `None` once [`Storage::close`] ran.
+    db: RwLock<Option<Database>>,
     cfg: StorageConfig,
     /// The committed bounds, mirrored from the `meta` table after each commit.
     cached: RwLock<Cached>,
@@ -68,6 +69,18 @@ pub struct Storage {
 struct Cached {
     latest: Option<(u64, RootHash)>,
     earliest: Option<u64>,
+}
+
+/// A read guard on the open database.
+struct MappedDb<'a>(std::sync::RwLockReadGuard<'a, Option<Database>>);
+
+impl std::ops::Deref for MappedDb<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0
+            .as_ref()
+            .expect("MappedDb is only built after checking the database is open")
+    }
 }
 
 /// A computed but unwritten version: the output of [`Storage::stage`], the input of
@@ -142,11 +155,11 @@ impl Storage {
         txn.commit().ctx("commit")?;
 
         let storage = Storage {
-            db,
+            db: RwLock::new(Some(db)),
             cfg,
             cached: RwLock::new(Cached::default()),
         };
-        let txn = storage.db.begin_read().ctx("begin read")?;
+        let txn = storage.db()?.begin_read().ctx("begin read")?;
         let bounds = Bounds::read(&txn)?;
         let latest = match bounds.latest {
             None => None,
@@ -164,6 +177,25 @@ impl Storage {
             "opened storage"
         );
         Ok(storage)
+    }
+
+    /// The open database, or [`StorageError::Closed`].
+    fn db(&self) -> Result<MappedDb<'_>, StorageError> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StorageError::Closed);
+        }
+        Ok(MappedDb(guard))
+    }
+
+    /// Closes the database cleanly: waits for any write in progress, then releases the file so
+    /// the next open needs no recovery. Every later call fails with [`StorageError::Closed`].
+    pub fn close(&self) {
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = guard.take() {
+            drop(db);
+            tracing::info!("storage closed");
+        }
     }
 
     /// The last committed `(version, root)`; `None` when nothing was ever committed.
@@ -195,7 +227,7 @@ impl Storage {
         if version == 0 {
             return Err(StorageError::ZeroVersion);
         }
-        let txn = self.db.begin_read().ctx("begin read")?;
+        let txn = self.db()?.begin_read().ctx("begin read")?;
         let parent = Bounds::read(&txn)?.latest;
         let (root, batch) = match parent {
             None => compute(&EmptyReader, changes, version)?,
@@ -230,7 +262,7 @@ impl Storage {
             changes,
             aux,
         } = staged;
-        let mut txn = self.db.begin_write().ctx("begin write")?;
+        let mut txn = self.db()?.begin_write().ctx("begin write")?;
         txn.set_durability(Durability::Immediate)
             .ctx("set durability")?;
         let (earliest, pruned_to) = {
@@ -278,14 +310,14 @@ impl Storage {
 
     /// A read view of committed, retained `version`.
     pub fn snapshot(&self, version: u64) -> Result<Snapshot, StorageError> {
-        let txn = self.db.begin_read().ctx("begin read")?;
+        let txn = self.db()?.begin_read().ctx("begin read")?;
         Bounds::read(&txn)?.check_retained(version)?;
         Ok(Snapshot::new(ReadView::open(&txn, version)?))
     }
 
     /// A read view of the latest committed version; `None` when nothing was committed.
     pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
-        let txn = self.db.begin_read().ctx("begin read")?;
+        let txn = self.db()?.begin_read().ctx("begin read")?;
         match Bounds::read(&txn)?.latest {
             None => Ok(None),
             Some(latest) => Ok(Some(Snapshot::new(ReadView::open(&txn, latest)?))),
@@ -305,7 +337,7 @@ impl Storage {
 
     /// The root of committed, retained `version`.
     pub fn root_at(&self, version: u64) -> Result<RootHash, StorageError> {
-        let txn = self.db.begin_read().ctx("begin read")?;
+        let txn = self.db()?.begin_read().ctx("begin read")?;
         Bounds::read(&txn)?.check_retained(version)?;
         let roots = txn.open_table(ROOTS).ctx("open roots table")?;
         let root = roots.get(version).ctx("read root")?.map(|g| *g.value());
@@ -316,7 +348,7 @@ impl Storage {
 
     /// A value of the non-authenticated keyspace, as of the last commit.
     pub fn get_aux(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let txn = self.db.begin_read().ctx("begin read")?;
+        let txn = self.db()?.begin_read().ctx("begin read")?;
         let table = txn.open_table(AUX).ctx("open aux table")?;
         let value = table.get(key).ctx("read aux")?.map(|g| g.value().to_vec());
         Ok(value)

@@ -8,7 +8,11 @@
 // The binary runs outside consensus: the CLI may read the clock and use randomness.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod broadcast;
 mod cmd;
+mod config;
+mod home;
+mod node;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
