@@ -15,7 +15,7 @@ use ballast_framework::{
     BlockContext, Changes, Event, GenesisError, KvIter, MemState, Module, Overlay, StateError,
     StateRead, StateReadExt, StateWrite, StateWriteExt, TxError,
 };
-use ballast_proto::ballast::app::v1::{ChainInfo, TxRecord};
+use ballast_proto::ballast::app::v1::{ChainInfo, TxEvent, TxEventAttribute, TxRecord};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +23,11 @@ use tendermint_proto::v0_38::abci as pb;
 
 /// Key of the chain facts fixed at genesis.
 pub const CHAIN_INFO_KEY: &str = "app/chain_info";
+
+/// The ABCI query path of tx simulation, as Cosmos SDK chains serve it (CosmJS's `simulate`
+/// reaches it through CometBFT's `abci_query`). Data: `SimulateRequest`; value:
+/// `SimulateResponse`.
+pub const SIMULATE_QUERY_PATH: &str = "/cosmos.tx.v1beta1.Service/Simulate";
 
 /// Default epoch length when genesis names none.
 pub const DEFAULT_EPOCH_LENGTH: u64 = 10;
@@ -592,6 +597,11 @@ impl App {
                 log: outcome.log.clone(),
                 gas_wanted: i64::try_from(outcome.gas_wanted).unwrap_or(i64::MAX),
                 gas_used: i64::try_from(outcome.gas_used).unwrap_or(i64::MAX),
+                events: outcome.events.iter().map(stored_event).collect(),
+                block_time: Some(prost_types::Timestamp {
+                    seconds: ctx.time.seconds,
+                    nanos: i32::try_from(ctx.time.nanos).unwrap_or(0),
+                }),
             };
             records.insert(crate::tx_index_key(&hash), Some(record.encode_to_vec()));
             tx_results.push(conv::exec_tx_result(&outcome));
@@ -744,6 +754,9 @@ impl App {
     /// - `/store/<module>/key` with the key in `data`, and an ICS-23 proof when `prove`;
     /// - the module query paths (`/cosmos.bank.v1beta1.Query/Balance`, ...).
     pub fn query(&self, req: pb::RequestQuery) -> pb::ResponseQuery {
+        if req.path == SIMULATE_QUERY_PATH {
+            return self.query_simulate(&req);
+        }
         match self.query_inner(&req) {
             Ok(r) => r,
             Err(e) => pb::ResponseQuery {
@@ -857,6 +870,109 @@ impl App {
         ))
     }
 
+    /// Simulates a tx to estimate its gas (see [`tx::simulate`]), on a throwaway layer over the
+    /// mempool state: the last committed state plus the txs CheckTx has accepted since. That is
+    /// the state the tx will be checked against when it is broadcast, so a wallet that sends
+    /// several txs before a block (sequences n, n+1, ...) gets a right answer for each. Nothing
+    /// is written to the state or the mempool. Takes the mempool lock only to copy its writes,
+    /// never the consensus lock, so it neither waits for nor delays block execution.
+    pub fn simulate(&self, tx_bytes: &[u8]) -> Result<tx::SimulateOutcome, TxError> {
+        let (base, writes, height) = {
+            let mp = lock(&self.mempool);
+            let Some(base) = mp.base.clone() else {
+                return Err(TxError::new("app", 1, "the chain has no genesis yet"));
+            };
+            (base, mp.changes.writes.clone(), mp.height)
+        };
+        let view = Overlay::with_changes(
+            &base,
+            Changes {
+                writes,
+                events: Vec::new(),
+            },
+        );
+        let chain = read_chain_info(&base).map_err(|e| TxError::fatal(e.to_string()))?;
+        let ctx = BlockContext {
+            chain_id: chain.chain_id,
+            height,
+            ..Default::default()
+        };
+        let params = tx::load_params(&view)?;
+        tx::simulate(&view, tx_bytes, &params, &self.modules, &ctx)
+    }
+
+    /// The simulation query: `SimulateRequest` in, `SimulateResponse` out, or the tx's error
+    /// code, codespace and log.
+    fn query_simulate(&self, req: &pb::RequestQuery) -> pb::ResponseQuery {
+        use cosmrs::proto::cosmos::base::abci::v1beta1 as abci_pb;
+        use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+        let height = self
+            .storage
+            .latest()
+            .map(|(h, _)| i64::try_from(h).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let fail = |e: TxError| pb::ResponseQuery {
+            code: e.code,
+            codespace: e.codespace.into(),
+            log: e.log,
+            height,
+            ..Default::default()
+        };
+        let request = match SimulateRequest::decode(req.data.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(TxError::new(
+                    ballast_framework::sdk::CODESPACE,
+                    ballast_framework::sdk::INVALID_REQUEST,
+                    format!("data is not a SimulateRequest: {e}"),
+                ))
+            }
+        };
+        // `tx` is deprecated in favour of `tx_bytes`, but older clients still send it.
+        #[allow(deprecated)]
+        let tx_bytes = match (request.tx_bytes.is_empty(), request.tx) {
+            (false, _) => request.tx_bytes,
+            (true, Some(t)) => t.encode_to_vec(),
+            (true, None) => {
+                return fail(TxError::new(
+                    ballast_framework::sdk::CODESPACE,
+                    ballast_framework::sdk::INVALID_REQUEST,
+                    "empty tx: set tx_bytes",
+                ))
+            }
+        };
+        match self.simulate(&tx_bytes) {
+            Ok(out) => {
+                let value = SimulateResponse {
+                    gas_info: Some(abci_pb::GasInfo {
+                        gas_wanted: out.gas_wanted,
+                        gas_used: out.gas_used,
+                    }),
+                    result: Some(
+                        #[allow(deprecated)]
+                        abci_pb::Result {
+                            data: Vec::new(),
+                            log: out.log,
+                            events: out.events.iter().map(conv::event).collect(),
+                            msg_responses: Vec::new(),
+                        },
+                    ),
+                };
+                pb::ResponseQuery {
+                    value: value.encode_to_vec().into(),
+                    height,
+                    ..Default::default()
+                }
+            }
+            Err(e) => {
+                if e.fatal {
+                    tracing::error!(error = %e, "simulation hit a node failure");
+                }
+                fail(e)
+            }
+        }
+    }
+
     /// The stored result of a tx, by hash.
     pub fn tx_record(&self, hash: &[u8; 32]) -> Result<Option<TxRecord>, AppError> {
         match self.storage.get_aux(&crate::tx_index_key(hash))? {
@@ -881,6 +997,21 @@ fn apply_writes_keep_events(
     }
     .apply_to(target)?;
     Ok(events)
+}
+
+/// An event as the tx index keeps it.
+fn stored_event(e: &Event) -> TxEvent {
+    TxEvent {
+        r#type: e.kind.clone(),
+        attributes: e
+            .attributes
+            .iter()
+            .map(|(key, value)| TxEventAttribute {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+    }
 }
 
 fn read_chain_info(state: &dyn StateRead) -> Result<ChainInfo, AppError> {

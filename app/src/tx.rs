@@ -7,8 +7,9 @@ use ballast_framework::{
     sdk, Address, BlockContext, Changes, Event, GasMeter, Metered, Module, Msg, Overlay, StateRead,
     StateWrite, TxContext, TxError,
 };
+use cosmrs::proto::cosmos::base::v1beta1::Coin as ProtoCoin;
 use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
-use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, SignDoc, TxBody, TxRaw};
+use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, ModeInfo, SignDoc, TxBody, TxRaw};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
@@ -19,6 +20,9 @@ pub struct CheckedTx {
     pub hash: [u8; 32],
     /// Encoded length.
     pub len: usize,
+    /// Bytes charged as tx size: `len`, or in a simulation the size the tx will have once it is
+    /// signed and carries its fee (see [`simulate`]).
+    size_for_gas: usize,
     body_bytes: Vec<u8>,
     auth_info_bytes: Vec<u8>,
     signatures: Vec<Vec<u8>>,
@@ -50,11 +54,30 @@ pub fn tx_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// Whether a tx is checked for execution (CheckTx, FinalizeBlock) or for a gas estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Every check, the signature included.
+    Execute,
+    /// As `Execute`, except: the signature is not verified (its gas is still charged), the sign
+    /// mode may be UNSPECIFIED, the gas limit may be 0 and the fee may be below the minimum.
+    Simulate,
+}
+
 /// Decodes and checks a tx without state (params come from the state the caller reads).
 pub fn decode_and_check(
     bytes: &[u8],
     params: &Params,
     modules: &[Box<dyn Module>],
+) -> Result<CheckedTx, TxError> {
+    decode_and_check_in(bytes, params, modules, Mode::Execute)
+}
+
+fn decode_and_check_in(
+    bytes: &[u8],
+    params: &Params,
+    modules: &[Box<dyn Module>],
+    mode: Mode,
 ) -> Result<CheckedTx, TxError> {
     let max = usize::try_from(params.max_tx_bytes).unwrap_or(usize::MAX);
     if bytes.len() > max {
@@ -161,11 +184,14 @@ pub fn decode_and_check(
     }
     let mut signer_infos = Vec::with_capacity(auth.signer_infos.len());
     for (i, si) in auth.signer_infos.iter().enumerate() {
-        let direct = matches!(
-            si.mode_info.as_ref().and_then(|m| m.sum.as_ref()),
-            Some(mode_info::Sum::Single(s)) if s.mode == SignMode::Direct as i32
-        );
-        if !direct {
+        let accepted = match si.mode_info.as_ref().and_then(|m| m.sum.as_ref()) {
+            Some(mode_info::Sum::Single(s)) => {
+                s.mode == SignMode::Direct as i32
+                    || (mode == Mode::Simulate && s.mode == SignMode::Unspecified as i32)
+            }
+            _ => false,
+        };
+        if !accepted {
             return Err(err(
                 sdk::NOT_SUPPORTED,
                 format!("signer {i}: only SIGN_MODE_DIRECT is supported"),
@@ -196,8 +222,9 @@ pub fn decode_and_check(
         });
     }
 
-    let fee = auth.fee.unwrap_or_default();
-    if fee.gas_limit == 0 || fee.gas_limit > params.max_tx_gas {
+    let fee = auth.fee.clone().unwrap_or_default();
+    let zero_gas_ok = mode == Mode::Simulate && fee.gas_limit == 0;
+    if (fee.gas_limit == 0 && !zero_gas_ok) || fee.gas_limit > params.max_tx_gas {
         return Err(err(
             sdk::INVALID_GAS_LIMIT,
             format!(
@@ -224,7 +251,8 @@ pub fn decode_and_check(
     let required = min_price
         .mul_int_ceil(u128::from(fee.gas_limit))
         .map_err(|e| err(sdk::INSUFFICIENT_FEE, format!("required fee: {e}")))?;
-    if paid < required {
+    // A wallet simulates before it knows the gas, hence the fee: the minimum applies on delivery.
+    if paid < required && mode == Mode::Execute {
         return Err(err(
             sdk::INSUFFICIENT_FEE,
             format!(
@@ -236,9 +264,16 @@ pub fn decode_and_check(
         ));
     }
 
+    let size_for_gas = match mode {
+        Mode::Execute => bytes.len(),
+        Mode::Simulate => bytes
+            .len()
+            .max(signed_size_estimate(&raw, &auth, paid, params)?),
+    };
     Ok(CheckedTx {
         hash: tx_hash(bytes),
         len: bytes.len(),
+        size_for_gas,
         body_bytes: raw.body_bytes,
         auth_info_bytes: raw.auth_info_bytes,
         signatures: raw.signatures,
@@ -262,6 +297,17 @@ pub fn ante(
     block: &BlockContext,
     meter: &GasMeter,
 ) -> Result<(), TxError> {
+    ante_in(state, tx, params, block, meter, Mode::Execute)
+}
+
+fn ante_in(
+    state: &mut dyn StateWrite,
+    tx: &CheckedTx,
+    params: &Params,
+    block: &BlockContext,
+    meter: &GasMeter,
+    mode: Mode,
+) -> Result<(), TxError> {
     if tx.timeout_height != 0 && block.height > tx.timeout_height {
         return Err(err(
             sdk::TX_TIMEOUT_HEIGHT,
@@ -272,11 +318,15 @@ pub fn ante(
         ));
     }
     let costs = params.gas_costs();
-    meter.consume(costs.tx_size_per_byte.saturating_mul(tx.len as u64))?;
-    let mut state = Metered::new(state, meter, costs);
+    meter.consume(
+        costs
+            .tx_size_per_byte
+            .saturating_mul(tx.size_for_gas as u64),
+    )?;
+    let mut metered = Metered::new(&mut *state, meter, costs);
     for (i, signer) in tx.signers.iter().enumerate() {
         let info = &tx.signer_infos[i];
-        let acc = state.account(signer)?.ok_or_else(|| {
+        let acc = metered.account(signer)?.ok_or_else(|| {
             err(
                 sdk::UNKNOWN_ADDRESS,
                 format!("account {signer} does not exist; send it funds first"),
@@ -291,6 +341,8 @@ pub fn ante(
             }
             (Some(stored), _) => stored,
             (None, Some(given)) => given,
+            // A simulation records a stand-in key of the same size, so its gas is right.
+            (None, None) if mode == Mode::Simulate => simulation_pubkey(),
             (None, None) => {
                 return Err(err(
                     sdk::INVALID_PUBKEY,
@@ -307,28 +359,116 @@ pub fn ante(
                 ),
             ));
         }
-        let sign_doc = SignDoc {
-            body_bytes: tx.body_bytes.clone(),
-            auth_info_bytes: tx.auth_info_bytes.clone(),
-            chain_id: block.chain_id.clone(),
-            account_number: acc.account_number,
-        }
-        .encode_to_vec();
         meter.consume(costs.sig_verify_secp256k1)?;
-        if !ballast_accounts::verify_secp256k1(&pubkey, &sign_doc, &tx.signatures[i]) {
-            return Err(err(
-                sdk::UNAUTHORIZED,
-                format!(
-                    "signature verification failed; please verify account number ({}) and chain-id ({}): unauthorized",
-                    acc.account_number, block.chain_id
-                ),
-            ));
+        if mode == Mode::Execute {
+            let sign_doc = SignDoc {
+                body_bytes: tx.body_bytes.clone(),
+                auth_info_bytes: tx.auth_info_bytes.clone(),
+                chain_id: block.chain_id.clone(),
+                account_number: acc.account_number,
+            }
+            .encode_to_vec();
+            if !ballast_accounts::verify_secp256k1(&pubkey, &sign_doc, &tx.signatures[i]) {
+                return Err(err(
+                    sdk::UNAUTHORIZED,
+                    format!(
+                        "signature verification failed; please verify account number ({}) and chain-id ({}): unauthorized",
+                        acc.account_number, block.chain_id
+                    ),
+                ));
+            }
         }
-        bank::record_signature(&mut state, &acc, pubkey)?;
+        bank::record_signature(&mut metered, &acc, pubkey)?;
     }
     let payer = tx.signers[0];
-    bank::deduct_fee(&mut state, &payer, &tx.fee)?;
+    bank::deduct_fee(&mut metered, &payer, &tx.fee)?;
+    // `metered` borrows `state` until here.
+    if mode == Mode::Simulate && tx.fee.amount == 0 {
+        charge_fee_deduction_gas(&*state, &payer, params, meter)?;
+    }
     Ok(())
+}
+
+/// The secp256k1 generator point: a valid key that stands in for an unknown one in simulations.
+const SIMULATION_PUBKEY: [u8; 33] = [
+    0x02, 0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87, 0x0b,
+    0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16, 0xf8, 0x17,
+    0x98,
+];
+
+fn simulation_pubkey() -> PubKey {
+    PubKey::from_bytes(&SIMULATION_PUBKEY).expect("the secp256k1 generator is a valid point")
+}
+
+/// A wallet simulates with an empty fee (it does not know the gas yet), but the signed tx will
+/// pay one, and taking it costs reads and writes. Charges that gas by taking one unit of the fee
+/// denom on a scratch layer that is then thrown away. If the payer cannot pay even that, the
+/// real tx fails anyway; the gas charged up to that point stands.
+fn charge_fee_deduction_gas(
+    state: &dyn StateWrite,
+    payer: &Address,
+    params: &Params,
+    meter: &GasMeter,
+) -> Result<(), TxError> {
+    let mut scratch = Metered::new(Overlay::new(state), meter, params.gas_costs());
+    let one = Coin {
+        denom: params.fee_denom.clone(),
+        amount: 1,
+    };
+    match bank::deduct_fee(&mut scratch, payer, &one).map_err(TxError::from) {
+        Err(e) if e.fatal || e.code == sdk::OUT_OF_GAS => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The size a simulated tx will have once it is signed: a 64-byte signature and a key per
+/// signer, SIGN_MODE_DIRECT, a gas limit and, if it names no fee, one large enough for the
+/// maximum gas. A signed tx with a fee is its own estimate.
+fn signed_size_estimate(
+    raw: &TxRaw,
+    auth: &AuthInfo,
+    paid: u128,
+    params: &Params,
+) -> Result<usize, TxError> {
+    let mut est = auth.clone();
+    for si in est.signer_infos.iter_mut() {
+        if si.public_key.is_none() {
+            si.public_key = Some(cosmrs::Any {
+                type_url: ballast_accounts::PUBKEY_TYPE_URL.into(),
+                value: simulation_pubkey().to_any_value(),
+            });
+        }
+        si.mode_info = Some(ModeInfo {
+            sum: Some(mode_info::Sum::Single(mode_info::Single {
+                mode: SignMode::Direct as i32,
+            })),
+        });
+    }
+    let mut fee = est.fee.take().unwrap_or_default();
+    if fee.gas_limit == 0 {
+        fee.gas_limit = params.max_tx_gas;
+    }
+    if paid == 0 {
+        let max_fee = params
+            .min_gas_price_decimal()?
+            .mul_int_ceil(u128::from(params.max_tx_gas))
+            .unwrap_or(u128::MAX);
+        fee.amount = vec![ProtoCoin {
+            denom: params.fee_denom.clone(),
+            amount: max_fee.max(1).to_string(),
+        }];
+    }
+    est.fee = Some(fee);
+    Ok(TxRaw {
+        body_bytes: raw.body_bytes.clone(),
+        auth_info_bytes: est.encode_to_vec(),
+        signatures: raw
+            .signatures
+            .iter()
+            .map(|s| vec![0u8; s.len().max(64)])
+            .collect(),
+    }
+    .encoded_len())
 }
 
 /// The outcome of one tx.
@@ -468,6 +608,62 @@ pub fn deliver(
             ante_events,
         )),
     }
+}
+
+/// What a simulated tx would do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulateOutcome {
+    /// The tx's gas limit (0 when it names none, as wallets do before they estimate).
+    pub gas_wanted: u64,
+    /// Gas the tx would use.
+    pub gas_used: u64,
+    /// Events of the ante step and of the messages.
+    pub events: Vec<Event>,
+    /// Log of the result (empty on success, as in delivery).
+    pub log: String,
+}
+
+/// Runs a tx as FinalizeBlock would, on a layer over `state` that is dropped afterwards, to
+/// estimate its gas. Wallets send the real key and sequence with an empty signature, no fee and
+/// no gas limit, so, unlike delivery:
+/// - the signature is not verified, but its gas is charged;
+/// - SIGN_MODE_UNSPECIFIED is accepted, and so are a gas limit of 0 and a fee below the minimum;
+/// - tx-size gas is charged for the size the signed tx will have (64-byte signatures, a key,
+///   a fee), and for an empty fee the gas of taking a fee is charged (see
+///   `charge_fee_deduction_gas`);
+/// - the gas meter's limit is `max_tx_gas`, not the tx's own limit.
+///
+/// Everything else (accounts, sequences, fee balance, messages) is checked as in delivery.
+/// A failure is returned as the tx's `TxError` (with `fatal` set for node failures).
+pub fn simulate(
+    state: &dyn StateRead,
+    bytes: &[u8],
+    params: &Params,
+    modules: &[Box<dyn Module>],
+    block: &BlockContext,
+) -> Result<SimulateOutcome, TxError> {
+    let tx = decode_and_check_in(bytes, params, modules, Mode::Simulate)?;
+    let meter = GasMeter::new(params.max_tx_gas);
+    let mut ov = Overlay::new(state);
+    ante_in(&mut ov, &tx, params, block, &meter, Mode::Simulate)?;
+    let ctx = TxContext {
+        block,
+        tx_hash: tx.hash,
+        signers: &tx.signers,
+    };
+    {
+        let mut metered = Metered::new(&mut ov, &meter, params.gas_costs());
+        for (i, m) in tx.msgs.iter().enumerate() {
+            m.execute(&mut metered, &ctx)
+                .map_err(|e| e.context(format!("message {i} ({})", m.type_url())))?;
+        }
+    }
+    Ok(SimulateOutcome {
+        gas_wanted: tx.gas_limit,
+        gas_used: meter.used(),
+        events: ov.into_changes().events,
+        log: String::new(),
+    })
 }
 
 /// CheckTx: stateless checks and ante on the mempool state (messages are not executed), so that
