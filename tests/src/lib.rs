@@ -10,6 +10,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 #![warn(missing_docs)]
 
+pub mod bitcoind;
 pub mod cometbft;
 pub mod consensus;
 pub mod driver;
