@@ -1,11 +1,112 @@
-//! `ballastd init` (being built).
+//! `ballastd init <moniker>`: writes a node home, `config/ballast.toml` plus a complete CometBFT
+//! v0.38 home (config.toml, genesis.json with every module's default genesis and this node as
+//! the only validator, its keys, and a zero signing state). `cometbft start --home <home>`
+//! accepts the result unchanged.
+//!
+//! Like `<chain>d init` in Cosmos, it refuses to replace an existing home's configuration
+//! unless `--overwrite` is given; existing keys are always kept (the node keeps its identity,
+//! and `data/priv_validator_state.json` keeps guarding against double signing).
 
+use crate::home::genesis::{GenesisDoc, GenesisValidator};
+use crate::home::keys::NodeKeys;
+use crate::home::ports::Ports;
+use crate::home::{self, Listeners, NodeHome};
 use crate::Global;
+
+/// The chain id `init` uses without `--chain-id`.
+pub const DEFAULT_CHAIN_ID: &str = "ballast-local-1";
 
 /// `ballastd init` options.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// A human-readable name for this node.
+    pub moniker: String,
+    /// The chain id written into genesis.json and ballast.toml.
+    #[arg(long, default_value = DEFAULT_CHAIN_ID)]
+    pub chain_id: String,
+    /// Replace an existing config.toml, ballast.toml and genesis.json (keys are kept).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Put every listener at a fixed offset from this port (P2P +0, RPC +1, ABCI +2,
+    /// metrics +4, CometBFT Prometheus +5, gRPC +6); the address flags below override it.
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// ballastd's ABCI address, which CometBFT's proxy_app points to
+    /// [default: tcp://127.0.0.1:26658].
+    #[arg(long)]
+    pub abci_address: Option<String>,
+    /// ballastd's gRPC address [default: 127.0.0.1:9090].
+    #[arg(long)]
+    pub grpc_address: Option<String>,
+    /// ballastd's Prometheus metrics address [default: 127.0.0.1:26660].
+    #[arg(long)]
+    pub metrics_address: Option<String>,
+    /// CometBFT's RPC listen address [default: tcp://127.0.0.1:26657].
+    #[arg(long)]
+    pub rpc_laddr: Option<String>,
+    /// CometBFT's P2P listen address [default: tcp://0.0.0.0:26656].
+    #[arg(long)]
+    pub p2p_laddr: Option<String>,
+}
 
-pub fn run(_args: Args, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`ballastd init` is not built yet")
+pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
+    let home = g.home.as_path();
+    if !args.overwrite {
+        if let Some(existing) = home::config_files(home).iter().find(|p| p.exists()) {
+            anyhow::bail!(
+                "{} already exists: refusing to overwrite the home at {}; pass --overwrite to \
+                 replace config.toml, ballast.toml and genesis.json (keys are kept)",
+                existing.display(),
+                home.display()
+            );
+        }
+    }
+    let ports = match args.base_port {
+        Some(b) => Ports::from_base(b)?,
+        None => Ports::defaults(),
+    };
+    let mut listeners = Listeners::on("127.0.0.1", "0.0.0.0", &ports);
+    if let Some(a) = args.abci_address {
+        listeners.abci = a;
+    }
+    if let Some(a) = args.grpc_address {
+        listeners.grpc = a;
+    }
+    if let Some(a) = args.metrics_address {
+        listeners.metrics = a;
+    }
+    if let Some(a) = args.rpc_laddr {
+        listeners.rpc_laddr = a;
+    }
+    if let Some(a) = args.p2p_laddr {
+        listeners.p2p_laddr = a;
+    }
+    // Everything is checked before the first file is written.
+    let keys = NodeKeys::load_or_generate(home)?;
+    let node_home = NodeHome::new(&args.chain_id, &args.moniker, &listeners, keys)?;
+    let genesis = GenesisDoc::new(
+        &args.chain_id,
+        vec![GenesisValidator::new(
+            &node_home.keys.consensus,
+            &args.moniker,
+        )],
+        ballast_app::genesis::default_app_state(),
+    );
+    node_home.write(home, &genesis)?;
+
+    let out = serde_json::json!({
+        "moniker": args.moniker,
+        "chain_id": args.chain_id,
+        "node_id": node_home.keys.node.node_id(),
+        "validator_address": node_home.keys.consensus.address_hex(),
+        "home": home.display().to_string(),
+        "abci_address": node_home.node.abci.address,
+        "rpc_laddr": node_home.cometbft.rpc_laddr,
+        "p2p_laddr": node_home.cometbft.p2p_laddr,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("a JSON value always serialises")
+    );
+    Ok(())
 }

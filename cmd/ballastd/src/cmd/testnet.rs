@@ -1,11 +1,256 @@
-//! `ballastd testnet` (being built).
+//! `ballastd testnet generate`: N complete node homes for a local multi-validator network.
+//!
+//! `<output-dir>/node<i>/` is a home as `ballastd init` writes it, and:
+//! - every home has the same `genesis.json`: all N validators (power 10 each) and one funded
+//!   account per node;
+//! - that account's key is in the home's keyring (name `node<i>`), and its mnemonic in
+//!   `<home>/key_seed.json` as `{"secret": "<mnemonic>", "address": "ballast1..."}` (0600);
+//! - `persistent_peers` lists every other node as `<node id>@<ip>:<p2p port>`;
+//! - every listener (ABCI, gRPC, metrics, CometBFT RPC, P2P, and CometBFT's Prometheus and
+//!   pprof when enabled) has its own port: node i uses `base-port + 10 i` onwards (see
+//!   `home::ports`);
+//! - `addr_book_strict = false` and `allow_duplicate_ip = true`, so peers on one IP connect.
 
+use crate::cmd::genesis::{add_account_to, parse_coins};
+use crate::home::genesis::{GenesisDoc, GenesisValidator};
+use crate::home::keys::NodeKeys;
+use crate::home::ports::{Ports, DEFAULT_BASE_PORT};
+use crate::home::{self, Listeners, NodeHome};
 use crate::Global;
+use anyhow::Context;
+use ballast_client::keyring::{input, Backend, Keyring};
+use ballast_framework::Address;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// The most validators `generate` writes (every node peers with every other).
+pub const MAX_VALIDATORS: u16 = 100;
 
 /// `ballastd testnet` subcommands.
 #[derive(clap::Subcommand, Debug)]
-pub enum Cmd {}
+pub enum Cmd {
+    /// Write N validator homes sharing one genesis, wired to each other.
+    Generate(GenerateArgs),
+}
+
+/// `ballastd testnet generate` options.
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// Number of validators (and homes).
+    #[arg(long, default_value_t = 4)]
+    pub validators: u16,
+    /// Directory receiving node0, node1, ...
+    #[arg(long)]
+    pub output_dir: PathBuf,
+    /// The chain id.
+    #[arg(long, default_value = "ballast-testnet-1")]
+    pub chain_id: String,
+    /// IP every node listens on (with --ip-per-node: node 0's IP; node i gets the i-th next).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub starting_ip: Ipv4Addr,
+    /// Give node i the IP starting-ip + i (for containers) instead of one shared IP.
+    #[arg(long)]
+    pub ip_per_node: bool,
+    /// Node 0's first port; node i's ports start at base-port + 10 i.
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    pub base_port: u16,
+    /// Keyring backend for the funded keys: test or file.
+    #[arg(long, default_value = "test")]
+    pub keyring_backend: String,
+    /// Opening balance of each node's account.
+    #[arg(long, default_value = "1000000000000ubal")]
+    pub account_coins: String,
+    /// CometBFT's consensus.timeout_commit (time between blocks), a Go duration like 1s or 500ms.
+    #[arg(long, default_value = "1s")]
+    pub timeout_commit: String,
+    /// CometBFT's consensus.timeout_propose, a Go duration like 3s.
+    #[arg(long, default_value = "3s")]
+    pub timeout_propose: String,
+}
 
 pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
-    match c {}
+    match c {
+        Cmd::Generate(a) => generate(a),
+    }
+}
+
+/// One node being generated.
+struct Node {
+    dir: PathBuf,
+    moniker: String,
+    ip: Ipv4Addr,
+    ports: Ports,
+    home: NodeHome,
+    account: Address,
+    mnemonic: String,
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    if args.validators == 0 || args.validators > MAX_VALIDATORS {
+        anyhow::bail!(
+            "--validators: expected 1 to {MAX_VALIDATORS}, found {}",
+            args.validators
+        );
+    }
+    home::genesis::validate_chain_id(&args.chain_id)?;
+    let coins = parse_coins(&args.account_coins).context("--account-coins")?;
+    check_go_duration("--timeout-commit", &args.timeout_commit)?;
+    check_go_duration("--timeout-propose", &args.timeout_propose)?;
+    let backend: Backend = args.keyring_backend.parse()?;
+    let passphrase = match backend {
+        Backend::Test => None,
+        Backend::File => Some(input::keyring_passphrase(true)?),
+    };
+
+    // Check every target before writing anything.
+    let dirs: Vec<PathBuf> = (0..args.validators)
+        .map(|i| args.output_dir.join(format!("node{i}")))
+        .collect();
+    for d in &dirs {
+        if d.exists()
+            && std::fs::read_dir(d)
+                .map(|mut r| r.next().is_some())
+                .unwrap_or(true)
+        {
+            anyhow::bail!(
+                "{} already exists and is not empty: remove it or choose another --output-dir",
+                d.display()
+            );
+        }
+    }
+
+    let mut nodes = Vec::with_capacity(dirs.len());
+    for (i, dir) in dirs.into_iter().enumerate() {
+        let index = u16::try_from(i).expect("at most MAX_VALIDATORS nodes");
+        let ip = node_ip(args.starting_ip, index, args.ip_per_node)?;
+        let ports = Ports::for_node(args.base_port, index)?;
+        let moniker = format!("node{i}");
+        let ip_s = ip.to_string();
+        let listeners = Listeners::on(&ip_s, &ip_s, &ports);
+        let mut node_home =
+            NodeHome::new(&args.chain_id, &moniker, &listeners, NodeKeys::generate())?;
+        node_home.cometbft.addr_book_strict = false;
+        node_home.cometbft.allow_duplicate_ip = true;
+        node_home.cometbft.timeout_commit = args.timeout_commit.clone();
+        node_home.cometbft.timeout_propose = args.timeout_propose.clone();
+
+        home::create_private_dir(&dir)?;
+        let keyring = Keyring::open(&dir, backend, passphrase.clone())?;
+        let (info, mnemonic) = keyring
+            .add(&moniker)
+            .with_context(|| format!("creating {moniker}'s key in {}", dir.display()))?;
+        let account = info
+            .address
+            .parse::<Address>()
+            .with_context(|| format!("the keyring's address {:?} does not parse", info.address))?;
+        nodes.push(Node {
+            dir,
+            moniker,
+            ip,
+            ports,
+            home: node_home,
+            account,
+            mnemonic,
+        });
+    }
+
+    let peers: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{}@{}:{}", n.home.keys.node.node_id(), n.ip, n.ports.p2p))
+        .collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.home.cometbft.persistent_peers = peers
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p.clone())
+            .collect();
+    }
+
+    let validators = nodes
+        .iter()
+        .map(|n| GenesisValidator::new(&n.home.keys.consensus, &n.moniker))
+        .collect();
+    let mut genesis = GenesisDoc::new(
+        &args.chain_id,
+        validators,
+        ballast_app::genesis::default_app_state(),
+    );
+    for n in &nodes {
+        add_account_to(&mut genesis, &n.account, &coins, false)?;
+    }
+
+    for n in &nodes {
+        n.home.write(&n.dir, &genesis)?;
+        write_key_seed(&n.dir, &n.mnemonic, &n.account)?;
+    }
+
+    println!(
+        "wrote {} validator homes for chain {} under {}",
+        nodes.len(),
+        args.chain_id,
+        args.output_dir.display()
+    );
+    for n in &nodes {
+        println!(
+            "{}  node_id {}  rpc {}  p2p {}  abci {}  account {}",
+            n.moniker,
+            n.home.keys.node.node_id(),
+            n.home.cometbft.rpc_laddr,
+            n.home.cometbft.p2p_laddr,
+            n.home.node.abci.address,
+            n.account
+        );
+    }
+    Ok(())
+}
+
+/// `<home>/key_seed.json`: `{"secret": "<mnemonic>", "address": "ballast1..."}`, 0600.
+fn write_key_seed(dir: &Path, mnemonic: &str, address: &Address) -> anyhow::Result<()> {
+    let v = serde_json::json!({ "secret": mnemonic, "address": address.to_string() });
+    let text = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
+    home::write_private_file(&dir.join("key_seed.json"), &text)
+}
+
+/// Node `index`'s IP.
+fn node_ip(start: Ipv4Addr, index: u16, per_node: bool) -> anyhow::Result<Ipv4Addr> {
+    if !per_node {
+        return Ok(start);
+    }
+    u32::from(start)
+        .checked_add(u32::from(index))
+        .map(Ipv4Addr::from)
+        .with_context(|| format!("starting IP {start} + {index} is beyond 255.255.255.255"))
+}
+
+/// Checks a Go duration as CometBFT's config takes it and tendermint-rs parses it: an
+/// integer followed by `ms` or `s`.
+fn check_go_duration(flag: &str, s: &str) -> anyhow::Result<()> {
+    let digits = s
+        .strip_suffix("ms")
+        .or_else(|| s.strip_suffix('s'))
+        .unwrap_or("");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("{flag}: expected a duration such as 1s or 500ms, found {s:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ips_are_checked() {
+        for ok in ["1s", "500ms", "0s"] {
+            check_go_duration("x", ok).expect(ok);
+        }
+        for bad in ["", "s", "1", "1m", "1.5s", "-1s", "ms"] {
+            assert!(check_go_duration("x", bad).is_err(), "{bad:?}");
+        }
+        let ip: Ipv4Addr = "10.0.0.254".parse().expect("ip");
+        assert_eq!(node_ip(ip, 3, false).expect("same"), ip);
+        assert_eq!(node_ip(ip, 3, true).expect("next").to_string(), "10.0.1.1");
+        assert!(node_ip(Ipv4Addr::BROADCAST, 1, true).is_err());
+    }
 }
