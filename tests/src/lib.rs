@@ -13,6 +13,7 @@
 pub mod bitcoind;
 pub mod cometbft;
 pub mod consensus;
+pub mod cosmjs;
 pub mod driver;
 pub mod keys;
 pub mod node;

@@ -11,6 +11,7 @@
 mod broadcast;
 mod cmd;
 mod config;
+mod grpc_client;
 mod home;
 mod node;
 

@@ -76,9 +76,10 @@ pub async fn start_grpc(
     let local = listener.local_addr()?;
     tracing::info!(%local, "serving gRPC");
     println!("gRPC listening on {local}");
-    let _ = (app, broadcaster, listener, shutdown);
-    // GRPC-WIRING: replaced by ballast_app::grpc::serve once it lands.
-    anyhow::bail!("gRPC is not built yet")
+    Ok(Some(spawn_critical(
+        "grpc",
+        ballast_app::grpc::serve(app.clone(), broadcaster, listener, shutdown.wait()),
+    )))
 }
 
 /// Starts the Prometheus endpoint on `addr` (if given).

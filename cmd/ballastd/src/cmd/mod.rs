@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod client;
 pub mod dev;
 pub mod genesis;
 pub mod init;
