@@ -8,6 +8,7 @@ pub mod abci_convert;
 pub mod app;
 pub mod broadcast;
 pub mod config;
+pub mod dev;
 pub mod genesis;
 pub mod hooks;
 pub mod metrics;
