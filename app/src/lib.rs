@@ -10,6 +10,7 @@ pub mod broadcast;
 pub mod config;
 pub mod dev;
 pub mod genesis;
+pub mod grpc;
 pub mod hooks;
 pub mod metrics;
 pub mod modules;

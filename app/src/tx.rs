@@ -401,24 +401,37 @@ fn simulation_pubkey() -> PubKey {
 }
 
 /// A wallet simulates with an empty fee (it does not know the gas yet), but the signed tx will
-/// pay one, and taking it costs reads and writes. Charges that gas by taking one unit of the fee
-/// denom on a scratch layer that is then thrown away. If the payer cannot pay even that, the
-/// real tx fails anyway; the gas charged up to that point stands.
+/// pay one, and taking it costs reads and writes. Charges that gas by taking a fee on a scratch
+/// layer that is then thrown away: the fee for the maximum gas, or the payer's whole balance if
+/// that is less, so the amounts written are no shorter than a real fee's. If the payer has
+/// nothing, the real tx fails anyway; the gas charged up to that point stands.
 fn charge_fee_deduction_gas(
     state: &dyn StateWrite,
     payer: &Address,
     params: &Params,
     meter: &GasMeter,
 ) -> Result<(), TxError> {
-    let mut scratch = Metered::new(Overlay::new(state), meter, params.gas_costs());
-    let one = Coin {
+    let max_fee = max_fee(params)?;
+    // Read without metering: only the deduction itself is what the signed tx pays for.
+    let balance = state.balance(payer, &params.fee_denom)?;
+    let probe = Coin {
         denom: params.fee_denom.clone(),
-        amount: 1,
+        amount: max_fee.min(balance).max(1),
     };
-    match bank::deduct_fee(&mut scratch, payer, &one).map_err(TxError::from) {
+    let mut scratch = Metered::new(Overlay::new(state), meter, params.gas_costs());
+    match bank::deduct_fee(&mut scratch, payer, &probe).map_err(TxError::from) {
         Err(e) if e.fatal || e.code == sdk::OUT_OF_GAS => Err(e),
         _ => Ok(()),
     }
+}
+
+/// The fee a tx of the maximum gas pays at the minimum gas price (at least 1).
+fn max_fee(params: &Params) -> Result<u128, TxError> {
+    Ok(params
+        .min_gas_price_decimal()?
+        .mul_int_ceil(u128::from(params.max_tx_gas))
+        .unwrap_or(u128::MAX)
+        .max(1))
 }
 
 /// The size a simulated tx will have once it is signed: a 64-byte signature and a key per
@@ -449,13 +462,9 @@ fn signed_size_estimate(
         fee.gas_limit = params.max_tx_gas;
     }
     if paid == 0 {
-        let max_fee = params
-            .min_gas_price_decimal()?
-            .mul_int_ceil(u128::from(params.max_tx_gas))
-            .unwrap_or(u128::MAX);
         fee.amount = vec![ProtoCoin {
             denom: params.fee_denom.clone(),
-            amount: max_fee.max(1).to_string(),
+            amount: max_fee(params)?.to_string(),
         }];
     }
     est.fee = Some(fee);

@@ -15,6 +15,7 @@ pub mod cometbft;
 pub mod consensus;
 pub mod cosmjs;
 pub mod driver;
+pub mod grpc;
 pub mod keys;
 pub mod node;
 

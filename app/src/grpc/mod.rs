@@ -1,0 +1,116 @@
+//! Ballast's gRPC server: the module query services, `cosmos.tx.v1beta1.Service`, gRPC health
+//! and server reflection, on one listener.
+//!
+//! Queries answer from the last committed state (or the height in the `x-cosmos-block-height`
+//! header, as Cosmos SDK nodes do) through [`App::query`], on tokio's blocking pool; they never
+//! take the consensus lock. Txs reach consensus only through the [`Broadcaster`] the node
+//! passes in. Each call runs in a `grpc` tracing span named after its method. Errors are gRPC
+//! statuses with the Ballast (codespace, code) in the `x-ballast-codespace` / `x-ballast-code`
+//! metadata (see [`status`]).
+
+// tonic's handlers return `Result<_, Status>` by value; the helpers here do the same.
+#![allow(clippy::result_large_err)]
+
+mod query;
+pub mod status;
+mod tx_service;
+
+pub use tx_service::TX_TYPE_URL;
+
+use crate::broadcast::Broadcaster;
+use crate::App;
+use ballast_proto::ballast::accounts::v1::query_server as accounts_server;
+use ballast_proto::cosmos::auth::v1beta1::query_server as auth_server;
+use ballast_proto::cosmos::bank::v1beta1::query_server as bank_server;
+use ballast_proto::cosmos::tx::v1beta1::service_server as tx_server;
+use std::future::Future;
+use std::sync::Arc;
+use tonic_health::ServingStatus;
+
+/// Request and response metadata key of the queried height.
+pub const BLOCK_HEIGHT_HEADER: &str = "x-cosmos-block-height";
+
+/// The application services served, as health and reflection list them.
+pub const SERVICES: &[&str] = &[
+    accounts_server::SERVICE_NAME,
+    bank_server::SERVICE_NAME,
+    auth_server::SERVICE_NAME,
+    tx_server::SERVICE_NAME,
+];
+
+/// Reflection also lists itself (both versions) and the health service.
+const INFRA_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Why the gRPC server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    /// The descriptor set for reflection is broken (a build problem).
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The server failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ballast_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
+    for name in SERVICES.iter().chain(INFRA_SERVICES) {
+        builder = builder.with_service_name(*name);
+    }
+    builder
+}
+
+/// Serves every service on `listener` until `shutdown` completes (then in-flight calls finish
+/// and the function returns).
+pub async fn serve(
+    app: App,
+    broadcaster: Arc<dyn Broadcaster>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GrpcError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    for name in SERVICES {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "gRPC server listening");
+    tonic::transport::Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+        .add_service(accounts_server::QueryServer::new(query::AccountsQuery {
+            app: app.clone(),
+        }))
+        .add_service(bank_server::QueryServer::new(query::BankQuery {
+            app: app.clone(),
+        }))
+        .add_service(auth_server::QueryServer::new(query::AuthQuery {
+            app: app.clone(),
+        }))
+        .add_service(tx_server::ServiceServer::new(tx_service::TxService {
+            app,
+            broadcaster,
+        }))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await?;
+    tracing::info!(addr = ?addr, "gRPC server stopped");
+    Ok(())
+}
