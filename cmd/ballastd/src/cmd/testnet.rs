@@ -119,7 +119,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut nodes = Vec::with_capacity(dirs.len());
+    // Every node's addresses, also before writing anything.
+    let mut planned = Vec::with_capacity(dirs.len());
     for (i, dir) in dirs.into_iter().enumerate() {
         let index = u16::try_from(i).expect("at most MAX_VALIDATORS nodes");
         let ip = node_ip(args.starting_ip, index, args.ip_per_node)?;
@@ -133,7 +134,11 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         node_home.cometbft.allow_duplicate_ip = true;
         node_home.cometbft.timeout_commit = args.timeout_commit.clone();
         node_home.cometbft.timeout_propose = args.timeout_propose.clone();
+        planned.push((dir, moniker, ip, ports, node_home));
+    }
 
+    let mut nodes = Vec::with_capacity(planned.len());
+    for (dir, moniker, ip, ports, home) in planned {
         home::create_private_dir(&dir)?;
         let keyring = Keyring::open(&dir, backend, passphrase.clone())?;
         let (info, mnemonic) = keyring
@@ -148,7 +153,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             moniker,
             ip,
             ports,
-            home: node_home,
+            home,
             account,
             mnemonic,
         });
@@ -207,8 +212,16 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 
 /// `<home>/key_seed.json`: `{"secret": "<mnemonic>", "address": "ballast1..."}`, 0600.
 fn write_key_seed(dir: &Path, mnemonic: &str, address: &Address) -> anyhow::Result<()> {
-    let v = serde_json::json!({ "secret": mnemonic, "address": address.to_string() });
-    let text = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
+    #[derive(serde::Serialize)]
+    struct KeySeed<'a> {
+        secret: &'a str,
+        address: String,
+    }
+    let seed = KeySeed {
+        secret: mnemonic,
+        address: address.to_string(),
+    };
+    let text = serde_json::to_string_pretty(&seed).expect("plain strings always serialise");
     home::write_private_file(&dir.join("key_seed.json"), &text)
 }
 
