@@ -401,28 +401,29 @@ fn simulation_pubkey() -> PubKey {
 }
 
 /// A wallet simulates with an empty fee (it does not know the gas yet), but the signed tx will
-/// pay one, and taking it costs reads and writes. Charges that gas by taking a fee on a scratch
-/// layer that is then thrown away: the fee for the maximum gas, or the payer's whole balance if
-/// that is less, so the amounts written are no shorter than a real fee's. If the payer has
-/// nothing, the real tx fails anyway; the gas charged up to that point stands.
+/// pay one, and taking it costs reads and writes. Charges that gas by taking one unit of the fee
+/// denom on a scratch layer that is then thrown away, plus the bytes by which a real fee's
+/// amounts can be longer (at most the digits of the fee for the maximum gas, and a carry). If
+/// the payer has nothing, the real tx fails anyway; the gas charged up to that point stands.
 fn charge_fee_deduction_gas(
     state: &dyn StateWrite,
     payer: &Address,
     params: &Params,
     meter: &GasMeter,
 ) -> Result<(), TxError> {
-    let max_fee = max_fee(params)?;
-    // Read without metering: only the deduction itself is what the signed tx pays for.
-    let balance = state.balance(payer, &params.fee_denom)?;
-    let probe = Coin {
+    let costs = params.gas_costs();
+    let mut scratch = Metered::new(Overlay::new(state), meter, costs);
+    let one = Coin {
         denom: params.fee_denom.clone(),
-        amount: max_fee.min(balance).max(1),
+        amount: 1,
     };
-    let mut scratch = Metered::new(Overlay::new(state), meter, params.gas_costs());
-    match bank::deduct_fee(&mut scratch, payer, &probe).map_err(TxError::from) {
-        Err(e) if e.fatal || e.code == sdk::OUT_OF_GAS => Err(e),
-        _ => Ok(()),
+    match bank::deduct_fee(&mut scratch, payer, &one).map_err(TxError::from) {
+        Err(e) if e.fatal || e.code == sdk::OUT_OF_GAS => return Err(e),
+        _ => {}
     }
+    let longer = max_fee(params)?.to_string().len() as u64 + 1;
+    meter.consume(costs.write_per_byte.saturating_mul(longer))?;
+    Ok(())
 }
 
 /// The fee a tx of the maximum gas pays at the minimum gas price (at least 1).
