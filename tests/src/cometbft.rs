@@ -28,23 +28,43 @@ pub fn cometbft_bin(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// Runs `cometbft init` in `home`, then sets the chain id, the app state, vote extensions from
-/// height 1, and loopback ports; returns the RPC address (`127.0.0.1:port`).
+/// Writes a complete CometBFT v0.38 home with `ballastd init` (so every real-CometBFT test also
+/// checks that CometBFT accepts what `init` writes), then sets the genesis app state and a short
+/// `timeout_commit`; every listener gets a free loopback port. Returns the RPC address
+/// (`127.0.0.1:port`). `_cometbft` is not needed to write the home; it stays for callers.
 pub fn init_home(
-    bin: &Path,
+    _cometbft: &Path,
     home: &Path,
     chain_id: &str,
     app_state: &serde_json::Value,
     abci_addr: &str,
 ) -> Result<String, String> {
-    let out = Command::new(bin)
-        .args(["init", "--home"])
+    let port = crate::node::free_port;
+    let rpc_port = port();
+    let out = Command::new(crate::node::ballastd_bin())
+        .arg("--home")
         .arg(home)
+        .args([
+            "init",
+            "test-node",
+            "--chain-id",
+            chain_id,
+            "--abci-address",
+            abci_addr,
+        ])
+        .arg("--rpc-laddr")
+        .arg(format!("tcp://127.0.0.1:{rpc_port}"))
+        .arg("--p2p-laddr")
+        .arg(format!("tcp://127.0.0.1:{}", port()))
+        .arg("--grpc-address")
+        .arg(format!("127.0.0.1:{}", port()))
+        .arg("--metrics-address")
+        .arg(format!("127.0.0.1:{}", port()))
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
-            "cometbft init failed: {}",
+            "ballastd init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -52,43 +72,31 @@ pub fn init_home(
     let mut genesis: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&gpath).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
-    genesis["chain_id"] = serde_json::json!(chain_id);
     genesis["app_state"] = app_state.clone();
-    genesis["consensus_params"]["abci"] = serde_json::json!({"vote_extensions_enable_height": "1"});
     std::fs::write(
         &gpath,
         serde_json::to_vec_pretty(&genesis).map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
 
-    let rpc_port = crate::node::free_port();
-    let p2p_port = crate::node::free_port();
     let cpath = home.join("config/config.toml");
     let config = std::fs::read_to_string(&cpath).map_err(|e| e.to_string())?;
     let mut replaced = 0;
     let config: String = config
         .lines()
         .map(|l| {
-            let t = l.trim_start();
-            let new = if t.starts_with("proxy_app =") {
-                format!("proxy_app = \"{abci_addr}\"")
-            } else if t == "laddr = \"tcp://127.0.0.1:26657\"" {
-                format!("laddr = \"tcp://127.0.0.1:{rpc_port}\"")
-            } else if t == "laddr = \"tcp://0.0.0.0:26656\"" {
-                format!("laddr = \"tcp://127.0.0.1:{p2p_port}\"")
-            } else if t.starts_with("timeout_commit =") {
+            if l.trim_start().starts_with("timeout_commit =") {
+                replaced += 1;
                 "timeout_commit = \"300ms\"".to_string()
             } else {
-                return l.to_string();
-            };
-            replaced += 1;
-            new
+                l.to_string()
+            }
         })
         .collect::<Vec<_>>()
         .join("\n");
-    if replaced < 4 {
+    if replaced != 1 {
         return Err(format!(
-            "config.toml did not have the expected v0.38 keys ({replaced} of 4 replaced)"
+            "config.toml has {replaced} timeout_commit lines, expected 1"
         ));
     }
     std::fs::write(&cpath, config).map_err(|e| e.to_string())?;
@@ -187,4 +195,170 @@ pub fn wait_for_height(addr: &str, target: u64, timeout: Duration) -> Result<u64
     Err(format!(
         "height {target} not reached within {timeout:?}; last answer {last:?}"
     ))
+}
+
+/// The repository root (where `testnet/` and `scripts/` are).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the repository root")
+        .to_path_buf()
+}
+
+/// A base port `b` such that `b..b+len` are all free on loopback right now (for
+/// `testnet/up.sh`'s `BALLAST_TESTNET_BASE_PORT`).
+pub fn free_port_block(len: u16) -> u16 {
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 30;
+    let mut base = start;
+    loop {
+        let all_free =
+            (0..len).all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
+        if all_free {
+            return base;
+        }
+        base = if base > 60_000 { 20_000 } else { base + len };
+        assert_ne!(base, start, "no block of {len} free ports on loopback");
+    }
+}
+
+/// A testnet run by the repository's `testnet/up.sh`, in its own directory. `testnet/down.sh`
+/// runs when it is dropped, so a failing test never leaves nodes behind.
+pub struct ScriptTestnet {
+    /// `BALLAST_TESTNET_DIR`.
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+    stopped: bool,
+}
+
+impl ScriptTestnet {
+    /// The environment the scripts get: this testnet's directory, this workspace's ballastd,
+    /// `cometbft`, node 0's base port, and extra `ballastd testnet generate` flags.
+    pub fn new(dir: &Path, cometbft: &Path, base_port: u16, generate_flags: &str) -> Self {
+        ScriptTestnet {
+            dir: dir.to_path_buf(),
+            env: vec![
+                ("BALLAST_TESTNET_DIR".into(), dir.display().to_string()),
+                (
+                    "BALLASTD_BIN".into(),
+                    crate::node::ballastd_bin().display().to_string(),
+                ),
+                ("COMETBFT_BIN".into(), cometbft.display().to_string()),
+                ("BALLAST_TESTNET_BASE_PORT".into(), base_port.to_string()),
+                ("BALLAST_TESTNET_FLAGS".into(), generate_flags.into()),
+            ],
+            stopped: false,
+        }
+    }
+
+    /// Runs `testnet/<script> <args>` with this testnet's environment; Ok(stdout) on success,
+    /// Err(stdout + stderr) otherwise.
+    pub fn script(&self, script: &str, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_root().join("testnet").join(script))
+            .args(args)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().map_err(|e| format!("running {script}: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{script} {args:?} exited with {}:\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// `testnet/up.sh <n>`.
+    pub fn up(&self, n: usize) -> Result<String, String> {
+        self.script("up.sh", &[&n.to_string()])
+    }
+
+    /// `testnet/down.sh`; after it, dropping does nothing more.
+    pub fn down(&mut self) -> Result<String, String> {
+        self.stopped = true;
+        self.script("down.sh", &[])
+    }
+
+    /// Node `i`'s home.
+    pub fn home(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node{i}"))
+    }
+
+    /// Node `i`'s CometBFT RPC address, `127.0.0.1:port`, from its config.toml.
+    pub fn rpc_addr(&self, i: usize) -> Result<String, String> {
+        let config = tendermint_config::TendermintConfig::load_toml_file(
+            &self.home(i).join("config/config.toml"),
+        )
+        .map_err(|e| e.to_string())?;
+        match config.rpc.laddr {
+            tendermint_config::net::Address::Tcp { host, port, .. } => Ok(format!(
+                "{}:{port}",
+                if host == "0.0.0.0" {
+                    "127.0.0.1"
+                } else {
+                    &host
+                }
+            )),
+            other => Err(format!("node{i}'s RPC is not TCP: {other}")),
+        }
+    }
+
+    /// The PID `up.sh` recorded for node `i`'s `proc` (`ballastd` or `cometbft`).
+    pub fn pid(&self, i: usize, proc: &str) -> Result<u32, String> {
+        let path = self.dir.join("pids").join(format!("node{i}.{proc}"));
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// SIGKILL to node `i`'s cometbft and ballastd (by their PID files); waits until both are
+    /// gone.
+    pub fn kill9(&self, i: usize) -> Result<(), String> {
+        for proc in ["cometbft", "ballastd"] {
+            let pid = self.pid(i, proc)?;
+            let status = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("kill -9 {pid} ({proc} of node{i}) failed"));
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while process_running(pid) {
+                if Instant::now() > deadline {
+                    return Err(format!("{proc} of node{i} (PID {pid}) survived kill -9"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ScriptTestnet {
+    fn drop(&mut self) {
+        if !self.stopped {
+            if let Err(e) = self.down() {
+                let _ = std::io::stderr().write_all(format!("testnet/down.sh: {e}\n").as_bytes());
+            }
+        }
+    }
+}
+
+/// Whether `pid` is a running process (a zombie does not count).
+pub fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
 }

@@ -1,0 +1,181 @@
+# Shared by up.sh, down.sh and status.sh; sourced, not run.
+#
+# Layout of a testnet directory ($BALLAST_TESTNET_DIR, default ~/.cache/ballast/testnet):
+#   .ballast-testnet              marker: up.sh only ever wipes a directory that has it
+#   bin.env                       the ballastd and cometbft binaries up.sh used
+#   node<i>/                      node homes written by `ballastd testnet generate`
+#   pids/node<i>.ballastd         PID of node i's `ballastd start`
+#   pids/node<i>.cometbft         PID of node i's `cometbft start`
+#   logs/node<i>.ballastd.log     its output
+#   logs/node<i>.cometbft.log
+#
+# Processes are found by these PID files only, never by name. A PID counts as ours only while
+# that process is running (not a zombie) and its command line names the node's home, so a
+# recycled PID is never signalled.
+
+TESTNET_DIR="${BALLAST_TESTNET_DIR:-$HOME/.cache/ballast/testnet}"
+TESTNET_MARKER=".ballast-testnet"
+
+# toml_get FILE SECTION KEY: the value of KEY in [SECTION] ("" for top-level keys), quotes
+# removed. Reads the files ballastd writes (one `key = value` per line).
+toml_get() {
+  awk -v want="$2" -v key="$3" '
+    /^[[:space:]]*\[/ { s = $0; gsub(/^[[:space:]]*\[|\][[:space:]]*$/, "", s); section = s; next }
+    section == want {
+      line = $0
+      if (match(line, "^[[:space:]]*" key "[[:space:]]*=")) {
+        v = substr(line, RLENGTH + 1)
+        gsub(/^[[:space:]]+|[[:space:]]+$/, "", v)
+        gsub(/^"|"$/, "", v)
+        print v
+        exit
+      }
+    }' "$1"
+}
+
+# node_count: how many node<i> homes the testnet has.
+node_count() {
+  local n=0
+  while [ -d "$TESTNET_DIR/node$n" ]; do n=$((n + 1)); done
+  echo "$n"
+}
+
+# rpc_url HOME: http://host:port of the node's CometBFT RPC (from config.toml).
+rpc_url() {
+  local laddr hostport host port
+  laddr="$(toml_get "$1/config/config.toml" rpc laddr)"
+  hostport="${laddr#tcp://}"
+  host="${hostport%:*}"
+  port="${hostport##*:}"
+  case "$host" in 0.0.0.0 | "") host=127.0.0.1 ;; esac
+  echo "http://$host:$port"
+}
+
+# pid_running PID: the process exists and is not a zombie.
+pid_running() {
+  local state
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+  state="$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != "Z" ] && [ "$state" != "X" ]
+}
+
+# pid_is_ours PID HOME: running, and its command line has `--home HOME`.
+pid_is_ours() {
+  pid_running "$1" || return 1
+  # The trailing space keeps node1 from matching node10's command line.
+  # (Process substitution, not a pipe: with pipefail a pipe's SIGPIPE would read as "no".)
+  grep -qF -- "--home $2 " < <(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)
+}
+
+# pidfile_alive FILE HOME: the PID in FILE is one of ours.
+pidfile_alive() {
+  [ -f "$1" ] && pid_is_ours "$(cat "$1")" "$2"
+}
+
+# stop_pidfile FILE HOME TIMEOUT: TERM, then KILL after TIMEOUT seconds; removes FILE.
+stop_pidfile() {
+  local file="$1" home="$2" timeout="$3" pid waited=0
+  [ -f "$file" ] || return 0
+  pid="$(cat "$file")"
+  if pid_is_ours "$pid" "$home"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    while pid_running "$pid" && [ "$waited" -lt $((timeout * 10)) ]; do
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+    if pid_running "$pid"; then
+      echo "  $(basename "$file"): PID $pid still running after ${timeout}s; sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      waited=0
+      while pid_running "$pid" && [ "$waited" -lt 50 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+      done
+    fi
+    echo "  stopped $(basename "$file") (PID $pid)"
+  fi
+  rm -f "$file"
+}
+
+# start_node I BALLASTD COMETBFT: starts node I's ballastd, waits for its ABCI listener, then
+# starts its cometbft. Records both PIDs; appends to the logs.
+start_node() {
+  local i="$1" ballastd="$2" cometbft="$3"
+  local home="$TESTNET_DIR/node$i" abci pid waited=0
+  local blog="$TESTNET_DIR/logs/node$i.ballastd.log" clog="$TESTNET_DIR/logs/node$i.cometbft.log"
+  mkdir -p "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
+  abci="$(toml_get "$home/config/ballast.toml" abci address)"
+  if [ -z "$abci" ]; then
+    echo "no [abci] address in $home/config/ballast.toml" >&2
+    return 1
+  fi
+  local mark
+  mark="$(wc -l 2>/dev/null <"$blog" || echo 0)"
+  # stdin/stdout/stderr are redirected so no caller's pipe is held open by the node.
+  NO_COLOR=1 "$ballastd" start --home "$home" --abci "$abci" </dev/null >>"$blog" 2>&1 &
+  pid=$!
+  echo "$pid" >"$TESTNET_DIR/pids/node$i.ballastd"
+  until awk -v m="$mark" 'NR > m && /ABCI listening on/ { f = 1 } END { exit !f }' "$blog" 2>/dev/null; do
+    if ! pid_running "$pid"; then
+      echo "node$i: ballastd exited before listening; last lines of $blog:" >&2
+      tail -n 20 "$blog" >&2
+      return 1
+    fi
+    if [ "$waited" -ge 600 ]; then
+      echo "node$i: ballastd did not listen on $abci within 60s; see $blog" >&2
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  "$cometbft" start --home "$home" </dev/null >>"$clog" 2>&1 &
+  echo "$!" >"$TESTNET_DIR/pids/node$i.cometbft"
+  echo "  node$i: ballastd PID $pid on $abci, cometbft PID $! with RPC $(rpc_url "$home")"
+}
+
+# wait_rpc I TIMEOUT: waits until node I's CometBFT RPC answers /status.
+wait_rpc() {
+  local i="$1" timeout="$2" home="$TESTNET_DIR/node$1" url waited=0
+  url="$(rpc_url "$home")"
+  until curl -sf --max-time 2 "$url/status" >/dev/null 2>&1; do
+    for proc in ballastd cometbft; do
+      if ! pidfile_alive "$TESTNET_DIR/pids/node$i.$proc" "$home"; then
+        echo "node$i: $proc is not running; last lines of $TESTNET_DIR/logs/node$i.$proc.log:" >&2
+        tail -n 30 "$TESTNET_DIR/logs/node$i.$proc.log" >&2 || true
+        return 1
+      fi
+    done
+    if [ "$waited" -ge $((timeout * 2)) ]; then
+      echo "node$i: CometBFT RPC at $url did not answer within ${timeout}s" >&2
+      return 1
+    fi
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+}
+
+# find_cometbft: $COMETBFT_BIN, else cometbft on PATH; fails with a clear message.
+find_cometbft() {
+  local bin="${COMETBFT_BIN:-}"
+  if [ -z "$bin" ]; then
+    bin="$(command -v cometbft 2>/dev/null || true)"
+  fi
+  if [ -z "$bin" ]; then
+    echo "cometbft not found: set COMETBFT_BIN to a CometBFT v0.38 binary or put cometbft on PATH" >&2
+    return 1
+  fi
+  if [ ! -x "$bin" ]; then
+    echo "cometbft not found: $bin (from COMETBFT_BIN) is not an executable file" >&2
+    return 1
+  fi
+  local version
+  version="$("$bin" version 2>/dev/null | head -n 1 || true)"
+  case "$version" in
+    0.38.* | v0.38.*) ;;
+    *)
+      echo "cometbft at $bin reports version '${version:-unknown}'; Ballast needs CometBFT v0.38.x" >&2
+      return 1
+      ;;
+  esac
+  echo "$bin"
+}
