@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build Ballast, start a node, and drive it through CometBFT's ABCI call sequence with signed
 # transfers; then kill it with SIGKILL, restart it, and show that it resumes from its last
-# commit. Usage: scripts/run.sh [blocks] [txs-per-block] [accounts]
+# commit. Usage: scripts/load.sh [blocks] [txs-per-block] [accounts]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
