@@ -1,0 +1,1 @@
+//! Checkpointing module (being built).
