@@ -71,6 +71,10 @@ case "$N" in '' | *[!0-9]*) usage ;; esac
 [ "$N" -ge 1 ] || usage
 
 COMETBFT="$(find_cometbft)"
+if ! command -v curl >/dev/null 2>&1; then
+  echo "curl not found: up.sh and status.sh use it to ask each node's RPC" >&2
+  exit 1
+fi
 
 if [ -n "${BALLASTD_BIN:-}" ]; then
   BALLASTD="$BALLASTD_BIN"
