@@ -71,7 +71,7 @@ fn table_len<K: redb::Key + 'static, V: redb::Value + 'static>(
     storage: &Storage,
     def: redb::TableDefinition<K, V>,
 ) -> u64 {
-    let txn = storage.db.begin_read().unwrap();
+    let txn = storage.db().unwrap().begin_read().unwrap();
     txn.open_table(def).unwrap().len().unwrap()
 }
 
