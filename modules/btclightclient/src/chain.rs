@@ -328,14 +328,17 @@ impl UncheckedHeaders {
             oldest_height = anc.info.height;
             cursor = anc.info.header.prev_blockhash;
         }
+        // A window that starts at the network's genesis holds every ancestor, as Bitcoin's
+        // does. The window only grows until it is full and then stays full, so this holds for
+        // the whole message.
+        let from_genesis = oldest_height == 0;
 
         let mut records = Vec::with_capacity(self.headers.len() - known);
         for (header, hash) in &self.headers[known..] {
-            let record = check_one(network, &parent, header, *hash, &window, oldest_height)?;
+            let record = check_one(network, &parent, header, *hash, &window, from_genesis)?;
             window.push_back(header.time);
             if window.len() > MEDIAN_TIME_SPAN {
                 window.pop_front();
-                oldest_height = oldest_height.saturating_add(1);
             }
             records.push(record.clone());
             parent = record;
@@ -361,7 +364,7 @@ fn check_one(
     header: &Header,
     hash: BlockHash,
     window: &VecDeque<u32>,
-    oldest_height: u64,
+    from_genesis: bool,
 ) -> Result<Record, BtcLightClientError> {
     let rules = network.rules();
     let height = parent
@@ -389,7 +392,7 @@ fn check_one(
 
     // Bitcoin uses every ancestor when there are fewer than 11 (near its genesis); the light
     // client knows them all only when it starts from the genesis.
-    if window.len() == MEDIAN_TIME_SPAN || oldest_height == 0 {
+    if window.len() == MEDIAN_TIME_SPAN || from_genesis {
         let mut sorted: Vec<u32> = window.iter().copied().collect();
         sorted.sort_unstable();
         let median_time_past = sorted[sorted.len() / 2];
@@ -403,10 +406,7 @@ fn check_one(
         }
     }
 
-    if rules.enforce_bip94
-        && height.is_multiple_of(RETARGET_INTERVAL)
-        && i64::from(header.time) < i64::from(parent.info.header.time) - MAX_TIMEWARP as i64
-    {
+    if is_timewarp(network, height, header.time, parent.info.header.time) {
         return Err(BtcLightClientError::TimeWarp {
             hash,
             height,
@@ -415,15 +415,7 @@ fn check_one(
         });
     }
 
-    let min_version = if height >= rules.bip65_height {
-        4
-    } else if height >= rules.bip66_height {
-        3
-    } else if height >= rules.bip34_height {
-        2
-    } else {
-        i32::MIN
-    };
+    let min_version = min_version(network, height);
     let version = header.version.to_consensus();
     if version < min_version {
         return Err(BtcLightClientError::ObsoleteVersion {
@@ -462,6 +454,28 @@ fn check_one(
         period_start_bits,
         last_regular_bits,
     })
+}
+
+/// BIP94 (testnet4): whether a period's first header is more than [`MAX_TIMEWARP`] seconds
+/// before its parent.
+fn is_timewarp(network: BtcNetwork, height: u64, time: u32, parent_time: u32) -> bool {
+    network.rules().enforce_bip94
+        && height.is_multiple_of(RETARGET_INTERVAL)
+        && i64::from(time) < i64::from(parent_time) - MAX_TIMEWARP as i64
+}
+
+/// The lowest header version valid at `height` (BIP34: 2, BIP66: 3, BIP65: 4).
+fn min_version(network: BtcNetwork, height: u64) -> i32 {
+    let rules = network.rules();
+    if height >= rules.bip65_height {
+        4
+    } else if height >= rules.bip66_height {
+        3
+    } else if height >= rules.bip34_height {
+        2
+    } else {
+        i32::MIN
+    }
 }
 
 /// Headers that passed every check against the state they were checked on. Only
@@ -573,4 +587,76 @@ pub fn insert_headers<S: StateWrite + ?Sized>(
 ) -> Result<TipChange, BtcLightClientError> {
     let checked = headers.check(&*state)?;
     checked.apply(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bip94_timewarp_binds_only_testnet4_period_starts() {
+        let parent_time = 1_000_000;
+        for (net, binds) in [
+            (BtcNetwork::Testnet4, true),
+            (BtcNetwork::Testnet3, false),
+            (BtcNetwork::Mainnet, false),
+            (BtcNetwork::Regtest, false),
+        ] {
+            assert_eq!(
+                is_timewarp(net, 4032, parent_time - 601, parent_time),
+                binds,
+                "{net}"
+            );
+            assert!(
+                !is_timewarp(net, 4032, parent_time - 600, parent_time),
+                "{net}"
+            );
+            assert!(
+                !is_timewarp(net, 4033, parent_time - 10_000, parent_time),
+                "{net}"
+            );
+        }
+        // Near time 0 the bound does not wrap.
+        assert!(!is_timewarp(BtcNetwork::Testnet4, 2016, 0, 500));
+    }
+
+    #[test]
+    fn minimum_versions_follow_the_buried_deployments() {
+        let m = BtcNetwork::Mainnet;
+        assert_eq!(min_version(m, 227_930), i32::MIN);
+        assert_eq!(min_version(m, 227_931), 2);
+        assert_eq!(min_version(m, 363_724), 2);
+        assert_eq!(min_version(m, 363_725), 3);
+        assert_eq!(min_version(m, 388_380), 3);
+        assert_eq!(min_version(m, 388_381), 4);
+        assert_eq!(min_version(BtcNetwork::Testnet3, 21_111), 2);
+        assert_eq!(min_version(BtcNetwork::Testnet3, 581_885), 4);
+        for n in [
+            BtcNetwork::Testnet4,
+            BtcNetwork::Signet,
+            BtcNetwork::Regtest,
+        ] {
+            assert_eq!(min_version(n, 0), i32::MIN, "{n}");
+            assert_eq!(min_version(n, 1), 4, "{n}");
+        }
+    }
+
+    #[test]
+    fn corrupt_records_are_fatal_not_panics() {
+        let good = Record::base(HeaderInfo {
+            hash: BtcNetwork::Regtest.genesis_header().block_hash(),
+            height: 0,
+            header: BtcNetwork::Regtest.genesis_header(),
+            cumulative_work: ChainWork::ZERO,
+        });
+        assert_eq!(Record::from_proto(&good.to_proto()).unwrap(), good);
+        let mut short = good.to_proto();
+        short.header.pop();
+        let mut bad_work = good.to_proto();
+        bad_work.cumulative_work = vec![1; 31];
+        for p in [short, bad_work] {
+            let e = Record::from_proto(&p).unwrap_err();
+            assert!(ballast_framework::ErrorCode::is_fatal(&e), "{e}");
+        }
+    }
 }

@@ -324,6 +324,62 @@ fn a_lower_tip_with_more_work_wins_and_the_index_above_it_is_cleared() {
     assert!(!s.btc_is_on_best_chain(&a[5].block_hash()).unwrap());
 }
 
+#[test]
+fn the_min_difficulty_rule_walks_back_to_the_last_regular_bits_on_regtest() {
+    // Regtest allows min-difficulty headers like the testnets. Start from a regtest base with
+    // harder bits than the limit, so "regular" and "minimum" bits differ and are cheap to mine.
+    let hard = 0x2000_ffff;
+    let v = Version::from_consensus(0x2000_0000);
+    let base = mine_with(
+        BlockHash::from_byte_array([5; 32]),
+        1_700_000_000,
+        0,
+        hard,
+        v,
+        true,
+    );
+    let gs = GenesisState {
+        params: Params::default(),
+        base_header: BaseHeader {
+            height: 5,
+            header: hex::encode(bitcoin::consensus::serialize(&base)),
+            cumulative_work: "1000000".into(),
+        },
+    };
+    let mut s = MemState::new();
+    gs.apply(&mut s).unwrap();
+
+    // Within 20 minutes: the regular bits, not the limit.
+    let t6 = base.time + 600;
+    let easy6 = mine_with(base.block_hash(), t6, 1, REGTEST_BITS, v, true);
+    let e = rejected(&mut s, &[easy6]);
+    assert!(
+        matches!(e, BtcLightClientError::BadDifficultyBits { expected, .. } if expected == hard),
+        "{e}"
+    );
+    let h6 = mine_with(base.block_hash(), t6, 1, hard, v, true);
+    insert(&mut s, &[h6]).unwrap();
+
+    // More than 20 minutes later: exactly the limit.
+    let t7 = t6 + 1201;
+    let hard7 = mine_with(h6.block_hash(), t7, 2, hard, v, true);
+    assert_eq!(code(&rejected(&mut s, &[hard7])), (CODESPACE, 7));
+    let h7 = mine_with(h6.block_hash(), t7, 2, REGTEST_BITS, v, true);
+    insert(&mut s, &[h7]).unwrap();
+
+    // Back within 20 minutes: the bits before the min-difficulty header, not its bits.
+    let t8 = t7 + 600;
+    let easy8 = mine_with(h7.block_hash(), t8, 3, REGTEST_BITS, v, true);
+    let e = rejected(&mut s, &[easy8]);
+    assert!(
+        matches!(e, BtcLightClientError::BadDifficultyBits { expected, .. } if expected == hard),
+        "{e}"
+    );
+    let h8 = mine_with(h7.block_hash(), t8, 3, hard, v, true);
+    let c = insert(&mut s, &[h8]).unwrap();
+    assert_eq!(c.new_tip.height, 8);
+}
+
 // ---- rejections leave state unchanged --------------------------------------------------------
 
 /// Inserts `headers` expecting failure; the state must not change.
@@ -419,6 +475,50 @@ fn rejections_name_the_problem_and_change_nothing() {
     let c = insert(&mut s, &with_prefix).unwrap();
     assert_eq!(c.added.len(), 2);
     assert_eq!(c.added[0].height, 13);
+}
+
+#[test]
+fn median_time_past_uses_the_genesis_ancestry_and_slides_within_a_message() {
+    let g = regtest_genesis();
+    let mut s = regtest_state();
+    // From the genesis, fewer than 11 ancestors count: the median of {genesis, h1} is h1's time.
+    let h1 = mine(g.block_hash(), g.time + 1000, 1);
+    insert(&mut s, &[h1]).unwrap();
+    let same = mine(h1.block_hash(), h1.time, 2);
+    assert_eq!(code(&rejected(&mut s, &[same])), (CODESPACE, 9));
+    // Heights 2..=11, 1000 s apart.
+    let mut chain = vec![h1];
+    for i in 2..=11u32 {
+        let prev = *chain.last().unwrap();
+        chain.push(mine(prev.block_hash(), g.time + 1000 * i, 10 + i));
+    }
+    insert(&mut s, &chain[1..]).unwrap();
+    let t = |height: u32| g.time + 1000 * height;
+    // A two-header message: x1's window is heights 1..=11 (median t(6)); after x1 the window
+    // slides to heights 2..=12 (median t(7)), so x2 at t(7) is too old and t(7) + 1 is not.
+    let x1 = mine(chain[10].block_hash(), t(12), 30);
+    let x2_old = mine(x1.block_hash(), t(7), 31);
+    let e = rejected(&mut s, &[x1, x2_old]);
+    assert!(
+        matches!(e, BtcLightClientError::TimeTooOld { median_time_past, height: 13, .. } if median_time_past == t(7)),
+        "{e}"
+    );
+    let x2 = mine(x1.block_hash(), t(7) + 1, 31);
+    insert(&mut s, &[x1, x2]).unwrap();
+
+    // Above a base that is not the genesis, the first headers have too few known ancestors
+    // and the check is skipped: a header older than its parent is accepted there.
+    let mut gs = GenesisState::default();
+    let base = mine(BlockHash::from_byte_array([5; 32]), 1_700_000_000, 0);
+    gs.base_header = BaseHeader {
+        height: 5,
+        header: hex::encode(bitcoin::consensus::serialize(&base)),
+        cumulative_work: "100".into(),
+    };
+    let mut s = MemState::new();
+    gs.apply(&mut s).unwrap();
+    let older = mine(base.block_hash(), base.time - 1, 1);
+    insert(&mut s, &[older]).unwrap();
 }
 
 #[test]
