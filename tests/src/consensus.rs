@@ -10,8 +10,15 @@
 //!
 //! On (re)connection a node gets CometBFT's handshake: `Info`, `InitChain` if it reports height
 //! 0, then `FinalizeBlock` + `Commit` replay of every decided block it has not committed.
+//!
+//! The call sequence itself is `ballast_app::dev::sequence`, the same code the `ballastd dev`
+//! block producer runs; this harness adds several validators and nodes, a stand-in block hash and
+//! an in-memory list of decided blocks.
 
 use crate::driver::Abci;
+use ballast_app::dev::sequence::{
+    self, BlockSource, ConsensusConnection, DecidedRef, Proposal, Voter,
+};
 use prost::bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tendermint_proto::google::protobuf::Timestamp;
@@ -57,10 +64,104 @@ pub struct MockConsensus {
     pub max_tx_bytes: i64,
 }
 
-fn validator(addr: &[u8; 20]) -> pb::Validator {
-    pb::Validator {
-        address: Bytes::copy_from_slice(addr),
-        power: 10,
+/// The harness's `Abci` driver as the shared sequence's connection.
+struct Conn<'a>(&'a mut dyn Abci);
+
+impl ConsensusConnection for Conn<'_> {
+    fn info(&mut self) -> Result<pb::ResponseInfo, String> {
+        self.0.info()
+    }
+    fn init_chain(&mut self, r: pb::RequestInitChain) -> Result<pb::ResponseInitChain, String> {
+        self.0.init_chain(r)
+    }
+    fn prepare_proposal(
+        &mut self,
+        r: pb::RequestPrepareProposal,
+    ) -> Result<pb::ResponsePrepareProposal, String> {
+        self.0.prepare_proposal(r)
+    }
+    fn process_proposal(&mut self, r: pb::RequestProcessProposal) -> Result<bool, String> {
+        self.0.process_proposal(r)
+    }
+    fn extend_vote(&mut self, r: pb::RequestExtendVote) -> Result<Vec<u8>, String> {
+        self.0.extend_vote(r)
+    }
+    fn verify_vote_extension(&mut self, r: pb::RequestVerifyVoteExtension) -> Result<bool, String> {
+        self.0.verify_vote_extension(r)
+    }
+    fn finalize_block(
+        &mut self,
+        r: pb::RequestFinalizeBlock,
+    ) -> Result<pb::ResponseFinalizeBlock, String> {
+        self.0.finalize_block(r)
+    }
+    fn commit(&mut self) -> Result<pb::ResponseCommit, String> {
+        self.0.commit()
+    }
+    fn check_tx(&mut self, r: pb::RequestCheckTx) -> Result<pb::ResponseCheckTx, String> {
+        self.0.check_tx(r)
+    }
+}
+
+/// Runs `f` with the nodes as the shared sequence's connections.
+fn with_conns<T>(
+    nodes: &mut [&mut dyn Abci],
+    f: impl FnOnce(&mut [&mut dyn ConsensusConnection]) -> T,
+) -> T {
+    let mut conns: Vec<Conn<'_>> = nodes.iter_mut().map(|n| Conn(&mut **n)).collect();
+    let mut refs: Vec<&mut dyn ConsensusConnection> = conns
+        .iter_mut()
+        .map(|c| c as &mut dyn ConsensusConnection)
+        .collect();
+    f(&mut refs)
+}
+
+/// The mock's decided blocks as the handshake's block source.
+struct Decided<'a>(&'a mut MockConsensus);
+
+impl BlockSource for Decided<'_> {
+    fn init_chain_request(&self) -> pb::RequestInitChain {
+        self.0.init_request()
+    }
+    fn on_init_chain(&mut self, resp: &pb::ResponseInitChain) -> Result<(), String> {
+        if self.0.genesis_app_hash.is_empty() {
+            self.0.genesis_app_hash = resp.app_hash.to_vec();
+            Ok(())
+        } else if self.0.genesis_app_hash != resp.app_hash.to_vec() {
+            Err("InitChain returned a different genesis app hash".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn initial_height(&self) -> i64 {
+        1
+    }
+    fn last_stored_height(&self) -> i64 {
+        self.0.blocks.len() as i64
+    }
+    fn app_hash_after(&self, height: i64) -> Result<Option<Vec<u8>>, String> {
+        let b = self
+            .0
+            .blocks
+            .get((height - 1) as usize)
+            .ok_or_else(|| format!("no decided block at height {height}"))?;
+        // Empty: the block was decided but no node finished executing it before a crash.
+        Ok((!b.app_hash.is_empty()).then(|| b.app_hash.clone()))
+    }
+    fn finalize_request(&self, height: i64) -> Result<pb::RequestFinalizeBlock, String> {
+        let b = self
+            .0
+            .blocks
+            .get((height - 1) as usize)
+            .ok_or_else(|| format!("no decided block at height {height}"))?;
+        Ok(MockConsensus::finalize_request(b))
+    }
+    fn on_replayed(&mut self, height: i64, resp: &pb::ResponseFinalizeBlock) -> Result<(), String> {
+        let stored = &mut self.0.blocks[(height - 1) as usize];
+        stored.app_hash = resp.app_hash.to_vec();
+        stored.tx_results = resp.tx_results.clone();
+        stored.events = resp.events.clone();
+        Ok(())
     }
 }
 
@@ -114,63 +215,22 @@ impl MockConsensus {
     /// CometBFT's handshake: Info, InitChain at height 0, then replay of the decided blocks the
     /// node lacks. Checks every replayed app hash against the decided one.
     pub fn handshake(&mut self, node: &mut dyn Abci) -> Result<(), String> {
-        let info = node.info()?;
-        let mut app_height = info.last_block_height;
-        if app_height == 0 {
-            let resp = node.init_chain(self.init_request())?;
-            if self.genesis_app_hash.is_empty() {
-                self.genesis_app_hash = resp.app_hash.to_vec();
-            } else if self.genesis_app_hash != resp.app_hash.to_vec() {
-                return Err("InitChain returned a different genesis app hash".into());
-            }
-        } else {
-            let expected = &self
-                .blocks
-                .get(app_height as usize - 1)
-                .ok_or("node is ahead of the chain")?
-                .app_hash;
-            if expected != &info.last_block_app_hash.to_vec() {
-                return Err(format!(
-                    "node reports app hash {} at {app_height}, chain has {}",
-                    hex::encode(&info.last_block_app_hash),
-                    hex::encode(expected)
-                ));
-            }
-        }
-        while (app_height as usize) < self.blocks.len() {
-            let b = self.blocks[app_height as usize].clone();
-            let resp = node.finalize_block(Self::finalize_request(&b))?;
-            if b.app_hash.is_empty() {
-                // The block was decided but no node finished executing it before a crash.
-                let stored = &mut self.blocks[app_height as usize];
-                stored.app_hash = resp.app_hash.to_vec();
-                stored.tx_results = resp.tx_results.clone();
-                stored.events = resp.events.clone();
-            } else if resp.app_hash.to_vec() != b.app_hash {
-                return Err(format!(
-                    "replay of height {} gave app hash {}, chain has {}",
-                    b.height,
-                    hex::encode(&resp.app_hash),
-                    hex::encode(&b.app_hash)
-                ));
-            }
-            node.commit()?;
-            app_height += 1;
-        }
-        Ok(())
+        sequence::handshake(&mut Conn(node), &mut Decided(self))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn finalize_request(b: &DecidedBlock) -> pb::RequestFinalizeBlock {
-        pb::RequestFinalizeBlock {
-            txs: b.txs.iter().map(|t| Bytes::copy_from_slice(t)).collect(),
-            decided_last_commit: Some(b.last_commit.clone()),
-            misbehavior: Vec::new(),
-            hash: Bytes::copy_from_slice(&b.hash),
+        let txs: Vec<Bytes> = b.txs.iter().map(|t| Bytes::copy_from_slice(t)).collect();
+        sequence::finalize_request(&DecidedRef {
             height: b.height,
-            time: Some(b.time),
+            txs: &txs,
+            hash: b.hash,
+            time: b.time,
+            proposer: b.proposer,
+            last_commit: &b.last_commit,
             next_validators_hash: Bytes::from(vec![0u8; 32]),
-            proposer_address: Bytes::copy_from_slice(&b.proposer),
-        }
+        })
     }
 
     /// Submits txs to a node's mempool (CheckTx, type New); returns each response.
@@ -200,153 +260,74 @@ impl MockConsensus {
         let proposer_idx = (height as usize) % self.validators.len();
         let proposer = self.validators[proposer_idx];
         let time = Self::time(height);
-        let node_for_proposer = proposer_idx % nodes.len();
-
-        let prep = nodes[node_for_proposer].prepare_proposal(pb::RequestPrepareProposal {
-            max_tx_bytes: self.max_tx_bytes,
+        // Validator i runs on node i % nodes.len().
+        let voters: Vec<Voter> = self
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Voter {
+                address: *v,
+                power: 10,
+                node: i % nodes.len(),
+            })
+            .collect();
+        let proposal = Proposal {
+            height,
+            time,
+            proposer,
+            proposer_node: proposer_idx % nodes.len(),
             txs: mempool.iter().map(|t| Bytes::copy_from_slice(t)).collect(),
-            local_last_commit: Some(self.last_extended.clone()),
-            misbehavior: Vec::new(),
-            height,
-            time: Some(time),
+            max_tx_bytes: self.max_tx_bytes,
+            local_last_commit: self.last_extended.clone(),
             next_validators_hash: Bytes::from(vec![0u8; 32]),
-            proposer_address: Bytes::copy_from_slice(&proposer),
-        })?;
-        let txs: Vec<Vec<u8>> = prep.txs.iter().map(|t| t.to_vec()).collect();
-        let hash = block_hash(
-            height,
-            &txs,
-            self.blocks.last().map(|b| b.hash).unwrap_or_default(),
-        );
-        let last_commit = pb::CommitInfo {
-            round: 0,
-            votes: self
-                .last_extended
-                .votes
-                .iter()
-                .map(|v| pb::VoteInfo {
-                    validator: v.validator.clone(),
-                    block_id_flag: v.block_id_flag,
-                })
-                .collect(),
         };
-        let process = pb::RequestProcessProposal {
-            txs: prep.txs.clone(),
-            proposed_last_commit: Some(last_commit.clone()),
-            misbehavior: Vec::new(),
-            hash: Bytes::copy_from_slice(&hash),
-            height,
-            time: Some(time),
-            next_validators_hash: Bytes::from(vec![0u8; 32]),
-            proposer_address: Bytes::copy_from_slice(&proposer),
-        };
-        for (i, n) in nodes.iter_mut().enumerate() {
-            if !n.process_proposal(process.clone())? {
-                return Err(format!("node {i} rejected the proposal at height {height}"));
-            }
-        }
-        // Vote extensions: validator i runs on node i % nodes.len().
-        let mut extensions = Vec::with_capacity(self.validators.len());
-        for (vi, _) in self.validators.iter().enumerate() {
-            let n = &mut nodes[vi % nodes.len()];
-            extensions.push(n.extend_vote(pb::RequestExtendVote {
-                hash: Bytes::copy_from_slice(&hash),
-                height,
-                time: Some(time),
-                txs: prep.txs.clone(),
-                proposed_last_commit: Some(last_commit.clone()),
-                misbehavior: Vec::new(),
-                next_validators_hash: Bytes::from(vec![0u8; 32]),
-                proposer_address: Bytes::copy_from_slice(&proposer),
-            })?);
-        }
-        let n_nodes = nodes.len();
-        for (ni, n) in nodes.iter_mut().enumerate() {
-            for (vi, v) in self.validators.iter().enumerate() {
-                if vi % n_nodes == ni {
-                    continue;
-                }
-                let ok = n.verify_vote_extension(pb::RequestVerifyVoteExtension {
-                    hash: Bytes::copy_from_slice(&hash),
-                    validator_address: Bytes::copy_from_slice(v),
-                    height,
-                    vote_extension: Bytes::copy_from_slice(&extensions[vi]),
-                })?;
-                if !ok {
-                    return Err(format!("node {ni} rejected the vote extension of validator {vi} at height {height}"));
-                }
-            }
-        }
+        let prev = self.blocks.last().map(|b| b.hash).unwrap_or_default();
+        let decision = with_conns(nodes, |conns| {
+            sequence::decide(conns, &voters, &proposal, false, |txs| {
+                let txs: Vec<Vec<u8>> = txs.iter().map(|t| t.to_vec()).collect();
+                Ok(block_hash(height, &txs, prev))
+            })
+        })
+        .map_err(|e| e.to_string())?;
         let mut decided = DecidedBlock {
             height,
-            txs,
-            hash,
+            txs: decision.txs.iter().map(|t| t.to_vec()).collect(),
+            hash: decision.hash,
             time,
             proposer,
             app_hash: Vec::new(),
             tx_results: Vec::new(),
             events: Vec::new(),
-            last_commit,
+            last_commit: decision.last_commit.clone(),
         };
         let req = Self::finalize_request(&decided);
         // CometBFT stores a decided block before executing it, so a node that dies in
         // FinalizeBlock or Commit gets the block again in the handshake's replay.
         self.blocks.push(decided.clone());
-        self.last_extended = pb::ExtendedCommitInfo {
-            round: 0,
-            votes: self
-                .validators
-                .iter()
-                .zip(extensions)
-                .map(|(v, ext)| pb::ExtendedVoteInfo {
-                    validator: Some(validator(v)),
-                    vote_extension: ext.into(),
-                    extension_signature: Bytes::from(vec![0u8; 64]),
-                    block_id_flag: 2,
-                })
-                .collect(),
-        };
-        for (i, n) in nodes.iter_mut().enumerate() {
-            let resp = n.finalize_block(req.clone())?;
-            if resp.tx_results.len() != decided.txs.len() {
-                return Err(format!(
-                    "node {i} returned {} results for {} txs",
-                    resp.tx_results.len(),
-                    decided.txs.len()
-                ));
-            }
-            if decided.app_hash.is_empty() {
-                decided.app_hash = resp.app_hash.to_vec();
-                decided.tx_results = resp.tx_results;
-                decided.events = resp.events;
-                let stored = self.blocks.last_mut().expect("pushed above");
-                *stored = decided.clone();
-            } else if resp.app_hash.to_vec() != decided.app_hash {
-                return Err(format!(
-                    "node {i} diverged at height {height}: {} vs {}",
-                    hex::encode(&resp.app_hash),
-                    hex::encode(&decided.app_hash)
-                ));
-            }
-        }
-        for n in nodes.iter_mut() {
-            n.commit()?;
-        }
+        self.last_extended =
+            sequence::extended_commit(&voters, &decision.extensions, |_, _| vec![0u8; 64]);
+        let resp = with_conns(nodes, |conns| sequence::finalize_all(conns, &req))
+            .map_err(|e| e.to_string())?;
+        decided.app_hash = resp.app_hash.to_vec();
+        decided.tx_results = resp.tx_results;
+        decided.events = resp.events;
+        *self.blocks.last_mut().expect("pushed above") = decided.clone();
+        with_conns(nodes, |conns| sequence::commit_all(conns, height))
+            .map_err(|e| e.to_string())?;
         // Recheck what is left in the mempool, as CometBFT does after every commit.
-        let left: Vec<Vec<u8>> = mempool
+        let left: Vec<Bytes> = mempool
             .into_iter()
             .filter(|t| !decided.txs.contains(t))
+            .map(Bytes::from)
             .collect();
-        let mut kept = Vec::new();
-        for t in left {
-            let r = nodes[0].check_tx(pb::RequestCheckTx {
-                tx: Bytes::copy_from_slice(&t),
-                r#type: pb::CheckTxType::Recheck as i32,
-            })?;
-            if r.code == 0 {
-                kept.push(t);
-            }
-        }
+        let rechecked = sequence::recheck(&mut Conn(&mut *nodes[0]), &left, height)
+            .map_err(|e| e.to_string())?;
+        let kept = left
+            .into_iter()
+            .zip(rechecked)
+            .filter(|(_, r)| r.code == 0)
+            .map(|(t, _)| t.to_vec())
+            .collect();
         Ok((decided, kept))
     }
 }
