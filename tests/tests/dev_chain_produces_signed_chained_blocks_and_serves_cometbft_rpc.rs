@@ -198,6 +198,22 @@ async fn blocks_are_real_signed_and_chained_and_vote_extensions_run_every_height
         }
         prev = Some(b);
     }
+    // `commit`: the canonical commit (from the next block) below the tip, the seen one at it.
+    for (h, canonical) in [(2i64, true), (4, false)] {
+        let c: endpoint::commit::Response = parse(
+            &rpc(
+                &node.addr,
+                "commit",
+                serde_json::json!({"height": h.to_string()}),
+            )
+            .await,
+        );
+        assert_eq!(c.canonical, canonical);
+        let b = node.block(h).await;
+        assert_eq!(c.signed_header.header.hash(), b.block_id.hash);
+        assert_eq!(c.signed_header.commit.block_id, b.block_id);
+        verify_commit(&c.signed_header.commit);
+    }
     // The first block's last commit is an empty commit, as CometBFT serves it.
     let raw = rpc(&node.addr, "block", serde_json::json!({"height": "1"}))
         .await

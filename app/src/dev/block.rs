@@ -80,11 +80,17 @@ pub fn empty_evidence_hash() -> Hash {
 }
 
 /// The protobuf form of a block exactly as CometBFT encodes it: the first block carries an
-/// empty last commit rather than none.
+/// empty last commit and an empty last block id rather than none (Go always encodes these
+/// non-nullable fields).
 pub fn raw_block(b: &Block) -> raw::Block {
     let mut r: raw::Block = b.clone().into();
     if r.last_commit.is_none() {
         r.last_commit = Some(Commit::default().into());
+    }
+    if let Some(h) = r.header.as_mut() {
+        if h.last_block_id.is_none() {
+            h.last_block_id = Some(block::Id::default().into());
+        }
     }
     r
 }
@@ -219,8 +225,7 @@ pub fn sign_commit(
         signatures: vec![CommitSig::BlockIdFlagCommit {
             validator_address: validator,
             timestamp,
-            signature: Signature::new(sig.to_bytes())
-                .map_err(|e| format!("signature: {e}"))?,
+            signature: Signature::new(sig.to_bytes()).map_err(|e| format!("signature: {e}"))?,
         }],
     })
 }
@@ -409,7 +414,7 @@ mod tests {
         assert_eq!(b1.header.hash(), id1.hash);
         assert_eq!(b1.header.data_hash, Some(data_hash(&txs)));
         let c1 = sign_commit(&key, &chain_id, 1, id1, t0, v.address).unwrap();
-        verify_commit(&chain_id, &c1, &[v.clone()]).unwrap();
+        verify_commit(&chain_id, &c1, std::slice::from_ref(&v)).unwrap();
         let (b2, id2) = build_block(&BlockInput {
             chain_id: &chain_id,
             app_version: 1,

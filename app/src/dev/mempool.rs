@@ -314,9 +314,10 @@ mod tests {
         assert_eq!(all.len(), 4);
         assert_eq!(all[0][0], 1);
         assert_eq!(all[3][0], 4);
-        // Each tx takes 100 + 3 bytes in Data: two fit in 206, not three.
-        assert_eq!(m.reap(206, -1).len(), 2);
-        assert_eq!(m.reap(205, -1).len(), 1);
+        // Each tx takes 1 + 1 + 100 bytes in Data (tag, length, bytes): two fit in 204.
+        assert_eq!(m.reap(204, -1).len(), 2);
+        assert_eq!(m.reap(203, -1).len(), 1);
+        assert_eq!(proto_size(200), 203, "a 2-byte length from 128 on");
         assert_eq!(m.reap(-1, 25).len(), 2);
         let rest = m.update(&[([1; 32], true), ([2; 32], false)]);
         assert_eq!(rest.len(), 2);

@@ -15,6 +15,13 @@
 //! Every ABCI call (consensus, CheckTx, Query, Info) is made on the `App` directly, one at a
 //! time under one lock, as CometBFT's in-process client does.
 //!
+//! Differences from a CometBFT node, all deliberate: vote extensions are enabled from the first
+//! height whatever genesis says (Ballast needs them); the single validator also verifies its
+//! own extension every height (CometBFT skips its own, but then VerifyVoteExtension would never
+//! run); block times come from the wall clock (the first block has the genesis time, each
+//! later one its predecessor's commit time, as CometBFT's BFT time gives with one validator);
+//! there is no p2p, evidence, state sync or websocket.
+//!
 //! ```no_run
 //! # async fn example(app: ballast_app::App) -> Result<(), ballast_app::dev::DevError> {
 //! use ballast_app::dev::{serve_rpc, DevChain, DevConfig};
@@ -25,10 +32,6 @@
 //! chain.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
-
-// The dev chain is a node-local tool, not state-machine code: it reads the wall clock for block
-// times and keeps node-local bookkeeping.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod block;
 pub mod blockstore;
@@ -310,7 +313,7 @@ impl DevHandle {
         self.shared.latest.subscribe()
     }
 
-    /// Number of txs in the mempool.
+    /// Number of txs in the mempool. Blocking: waits for a block in progress to finish.
     pub fn mempool_len(&self) -> usize {
         lock(&self.shared.core).mempool.len()
     }

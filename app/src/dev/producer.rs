@@ -291,13 +291,16 @@ impl Core {
         if let Err(e) = self.mempool.pre_check(&tx, hash) {
             return Ok(Admission::Refused(e));
         }
-        let resp = self
-            .app
-            .check_tx(pb::RequestCheckTx {
-                tx: tx.clone(),
-                r#type: pb::CheckTxType::New as i32,
-            })
-            .map_err(|e| DevError::App(e.to_string()))?;
+        let resp = match self.app.check_tx(pb::RequestCheckTx {
+            tx: tx.clone(),
+            r#type: pb::CheckTxType::New as i32,
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                self.mempool.reject(&hash);
+                return Err(DevError::App(e.to_string()));
+            }
+        };
         if resp.code != 0 {
             self.mempool.reject(&hash);
             return Ok(Admission::Checked(resp));

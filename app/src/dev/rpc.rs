@@ -6,7 +6,7 @@
 //!
 //! Methods: `status`, `health`, `genesis`, `abci_info`, `abci_query`, `broadcast_tx_async`,
 //! `broadcast_tx_sync`, `broadcast_tx_commit`, `tx`, `tx_search`, `block`, `block_by_hash`,
-//! `block_results`, `validators`.
+//! `block_results`, `commit`, `validators`.
 //!
 //! Errors have CometBFT's shape: `{"code":-32603,"message":"Internal error","data":"..."}`;
 //! -32700 for unparsable JSON, -32600 for a bad request (a wrong path, a height of zero),
@@ -150,6 +150,7 @@ enum Params {
 }
 
 /// Converted arguments.
+#[derive(Clone)]
 struct Args(BTreeMap<&'static str, ArgValue>);
 
 impl Args {
@@ -326,7 +327,7 @@ fn spec(method: &str) -> Option<&'static [(&'static str, Kind)]> {
             ("per_page", Int),
             ("order_by", Str),
         ],
-        "block" | "block_results" => &[("height", Int)],
+        "block" | "block_results" | "commit" => &[("height", Int)],
         "block_by_hash" => &[("hash", Bytes)],
         "validators" => &[("height", Int), ("page", Int), ("per_page", Int)],
         _ => return None,
@@ -882,10 +883,46 @@ async fn call(h: &DevHandle, method: &str, params: &Params) -> Result<Value, Rpc
             })?;
             to_value(&tx_response(h, hash, &c, a.bool("prove"))?)
         }
-        "tx_search" => tx_search(h, &a),
+        "tx_search" => {
+            // A search may read many blocks: keep it off the async workers.
+            let h = h.clone();
+            tokio::task::spawn_blocking(move || tx_search(&h, &a))
+                .await
+                .map_err(|e| RpcError::internal(format!("search task failed: {e}")))?
+        }
         "block" => {
             let height = resolve_height(h, a.int("height"))?;
             block_response(h, height)
+        }
+        "commit" => {
+            let height = resolve_height(h, a.int("height"))?;
+            let latest = latest_height(h);
+            // The latest block's commit is the one this node saw; older ones are the canonical
+            // commits carried by the next block.
+            let (commit, canonical) = if height == latest {
+                let s = h
+                    .store()
+                    .block(u64h(height))
+                    .map_err(|e| RpcError::internal(e.to_string()))?
+                    .ok_or_else(|| RpcError::internal(format!("no block at height {height}")))?;
+                let c = tendermint::block::Commit::try_from(s.seen_commit.unwrap_or_default())
+                    .map_err(|e| RpcError::internal(format!("stored commit {height}: {e}")))?;
+                (c, false)
+            } else {
+                let (next, _) = stored_block(h, height + 1)?;
+                let c = next.last_commit.ok_or_else(|| {
+                    RpcError::internal(format!("block {} has no last commit", height + 1))
+                })?;
+                (c, true)
+            };
+            let (b, _) = stored_block(h, height)?;
+            let signed_header =
+                tendermint::block::signed_header::SignedHeader::new(b.header, commit)
+                    .map_err(|e| RpcError::internal(format!("signed header: {e}")))?;
+            to_value(&endpoint::commit::Response {
+                signed_header,
+                canonical,
+            })
         }
         "block_by_hash" => {
             let b = a
@@ -1142,4 +1179,123 @@ pub async fn serve_rpc(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| DevError::Rpc(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(v: Option<ArgValue>) -> Vec<u8> {
+        match v {
+            Some(ArgValue::Bytes(b)) => b,
+            other => panic!("not bytes: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn uri_args_follow_cometbft_rules() {
+        assert!(matches!(
+            uri_arg("h", Kind::Int, "12"),
+            Ok(Some(ArgValue::Int(12)))
+        ));
+        assert!(matches!(
+            uri_arg("h", Kind::Int, "\"12\""),
+            Ok(Some(ArgValue::Int(12)))
+        ));
+        assert!(uri_arg("h", Kind::Int, "abc").is_err());
+        assert!(uri_arg("h", Kind::Int, "99999999999999999999").is_err());
+        assert!(matches!(uri_arg("h", Kind::Int, ""), Ok(None)));
+        assert_eq!(
+            bytes(uri_arg("tx", Kind::Bytes, "0x0aFF").unwrap()),
+            vec![0x0a, 0xff]
+        );
+        assert_eq!(
+            bytes(uri_arg("tx", Kind::Bytes, "\"ab\"").unwrap()),
+            b"ab".to_vec()
+        );
+        assert!(uri_arg("tx", Kind::Bytes, "0xzz").is_err());
+        assert!(uri_arg("tx", Kind::Bytes, "ab").is_err());
+        assert!(matches!(
+            uri_arg("q", Kind::Str, "\"tx.height=5\""),
+            Ok(Some(ArgValue::Str(s))) if s == "tx.height=5"
+        ));
+        assert!(matches!(
+            uri_arg("q", Kind::Str, "0x6869"),
+            Ok(Some(ArgValue::Str(s))) if s == "hi"
+        ));
+        assert!(uri_arg("q", Kind::Str, "unquoted").is_err());
+        assert!(uri_arg("p", Kind::Bool, "0x01").is_err());
+        assert!(matches!(
+            uri_arg("p", Kind::Bool, "true"),
+            Ok(Some(ArgValue::Bool(true)))
+        ));
+    }
+
+    #[test]
+    fn json_args_accept_what_tendermint_rpc_and_cosmjs_send() {
+        assert!(matches!(
+            json_arg("h", Kind::Int, &json!(5)),
+            Ok(Some(ArgValue::Int(5)))
+        ));
+        assert!(matches!(
+            json_arg("h", Kind::Int, &json!("5")),
+            Ok(Some(ArgValue::Int(5)))
+        ));
+        assert!(json_arg("h", Kind::Int, &json!(5.5)).is_err());
+        assert!(json_arg("h", Kind::Int, &json!([])).is_err());
+        assert!(matches!(json_arg("h", Kind::Int, &Value::Null), Ok(None)));
+        assert_eq!(
+            bytes(json_arg("tx", Kind::Bytes, &json!("AQI=")).unwrap()),
+            vec![1, 2]
+        );
+        assert!(json_arg("tx", Kind::Bytes, &json!("%%%")).is_err());
+        assert_eq!(
+            bytes(json_arg("d", Kind::HexBytes, &json!("0102")).unwrap()),
+            vec![1, 2]
+        );
+        assert!(json_arg("d", Kind::HexBytes, &json!("0x")).is_err());
+        let spec = &[("a", Kind::Int), ("b", Kind::Str)];
+        let args = convert(spec, &Params::Json(json!([1, "x"])))
+            .map_err(|e| e.data)
+            .unwrap();
+        assert_eq!(args.int("a"), Some(1));
+        assert_eq!(args.str("b").as_deref(), Some("x"));
+        let e = convert(spec, &Params::Json(json!([1, "x", 3])))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, -32602);
+        let e = convert(spec, &Params::Json(json!(true))).err().unwrap();
+        assert_eq!(e.code, -32602);
+    }
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        assert_eq!(percent_decode("%22tx.height%3D1%22"), "\"tx.height=1\"");
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
+        assert_eq!(
+            query_pairs(Some("height=5&&x&prove=true")),
+            vec![
+                ("height".to_string(), "5".to_string()),
+                ("x".to_string(), String::new()),
+                ("prove".to_string(), "true".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_have_cometbft_shape() {
+        assert_eq!(
+            envelope(&json!(1), Err(RpcError::method_not_found())),
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}})
+        );
+        assert_eq!(
+            envelope(&json!("a"), Err(RpcError::internal("boom"))),
+            json!({"jsonrpc": "2.0", "id": "a", "error": {"code": -32603, "message": "Internal error", "data": "boom"}})
+        );
+        assert_eq!(
+            envelope(&json!(1), Ok(json!({}))),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+        );
+    }
 }

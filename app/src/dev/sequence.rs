@@ -131,6 +131,9 @@ pub enum SequenceError {
     /// The block source cannot serve what the handshake needs.
     #[error("handshake: {0}")]
     Handshake(String),
+    /// A proposer or voter names a node that is not in the list.
+    #[error("no node {0} in the node list")]
+    NoSuchNode(usize),
 }
 
 /// A validator taking part in consensus, and the node that runs it.
@@ -243,7 +246,7 @@ pub fn decide(
     let proposer = Bytes::copy_from_slice(&p.proposer);
     let prep = nodes
         .get_mut(p.proposer_node)
-        .ok_or_else(|| SequenceError::Handshake(format!("no node {}", p.proposer_node)))?
+        .ok_or(SequenceError::NoSuchNode(p.proposer_node))?
         .prepare_proposal(pb::RequestPrepareProposal {
             max_tx_bytes: p.max_tx_bytes,
             txs: p.txs.clone(),
@@ -281,7 +284,7 @@ pub fn decide(
     for v in voters {
         let n = nodes
             .get_mut(v.node)
-            .ok_or_else(|| SequenceError::Handshake(format!("no node {}", v.node)))?;
+            .ok_or(SequenceError::NoSuchNode(v.node))?;
         extensions.push(
             n.extend_vote(pb::RequestExtendVote {
                 hash: hash_b.clone(),
@@ -396,7 +399,7 @@ pub fn finalize_all(
             Some(_) => {}
         }
     }
-    first.ok_or_else(|| SequenceError::Handshake("no nodes".into()))
+    first.ok_or(SequenceError::NoSuchNode(0))
 }
 
 /// Step 4b: Commit on every node.
