@@ -42,6 +42,22 @@ impl MsgInsertHeaders {
     }
 }
 
+impl TryFrom<pb::MsgInsertHeaders> for MsgInsertHeaders {
+    type Error = BtcLightClientError;
+
+    /// Validates every field: the signer address, and 1 to
+    /// [`chain::HEADERS_PER_MSG_HARD_LIMIT`] headers of exactly 80 bytes, each building on the
+    /// one before.
+    fn try_from(m: pb::MsgInsertHeaders) -> Result<Self, Self::Error> {
+        let signer = m
+            .signer
+            .parse()
+            .map_err(BtcLightClientError::InvalidSigner)?;
+        let headers = UncheckedHeaders::from_raw(&m.headers)?;
+        Ok(MsgInsertHeaders::new(signer, headers))
+    }
+}
+
 impl MsgHandler for MsgInsertHeaders {
     const TYPE_URL: &'static str = "/ballast.btclightclient.v1.MsgInsertHeaders";
 
@@ -52,12 +68,7 @@ impl MsgHandler for MsgInsertHeaders {
     fn decode(value: &[u8]) -> Result<Self, TxError> {
         let m = pb::MsgInsertHeaders::decode(value)
             .map_err(|e| BtcLightClientError::Decode(e.to_string()))?;
-        let signer = m
-            .signer
-            .parse()
-            .map_err(BtcLightClientError::InvalidSigner)?;
-        let headers = UncheckedHeaders::from_raw(&m.headers)?;
-        Ok(MsgInsertHeaders::new(signer, headers))
+        Ok(MsgInsertHeaders::try_from(m)?)
     }
 
     fn check_stateless(&self) -> Result<(), TxError> {
