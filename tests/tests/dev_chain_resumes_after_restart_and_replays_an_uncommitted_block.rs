@@ -67,7 +67,10 @@ async fn state(addr: &str) -> (u64, Vec<u8>, String) {
     );
     (
         info.response.last_block_height.value(),
-        info.response.last_block_app_hash.as_bytes().to_vec(),
+        // tendermint-rpc keeps CometBFT's base64 text as the bytes.
+        base64::engine::general_purpose::STANDARD
+            .decode(info.response.last_block_app_hash.as_bytes())
+            .unwrap(),
         status.sync_info.latest_block_hash.to_string(),
     )
 }

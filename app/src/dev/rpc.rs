@@ -346,7 +346,8 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, RpcError> {
 /// - the first block's `last_commit` is an empty commit, not `null` (CosmJS reads
 ///   `last_commit.block_id.hash`);
 /// - `block_results` has no `begin_block_events`/`end_block_events` (gone in v0.38);
-/// - CheckTx results have no `sender`/`priority`/`mempool_error` (gone in v0.38).
+/// - CheckTx results have no `sender`/`priority`/`mempool_error` (gone in v0.38);
+/// - `abci_info`'s `last_block_app_hash` is base64, not a list of numbers.
 pub mod compat {
     use serde_json::{json, Value};
 
@@ -389,6 +390,22 @@ pub mod compat {
         if let Some(m) = r.as_object_mut() {
             m.remove("begin_block_events");
             m.remove("end_block_events");
+            m.entry("finalize_block_events").or_insert(json!([]));
+        }
+    }
+
+    /// An `abci_info` result: the app hash is base64, not a list of numbers.
+    pub fn abci_info(r: &mut Value) {
+        use base64::Engine;
+        let hash = &mut r["response"]["last_block_app_hash"];
+        if let Value::Array(items) = hash {
+            let bytes: Option<Vec<u8>> = items
+                .iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect();
+            if let Some(bytes) = bytes {
+                *hash = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
         }
     }
 }
@@ -788,10 +805,12 @@ async fn call(h: &DevHandle, method: &str, params: &Params) -> Result<Value, Rpc
         }
         "abci_info" => {
             let info = h.info().await?;
-            to_value(&endpoint::abci_info::Response {
+            let mut v = to_value(&endpoint::abci_info::Response {
                 response: tendermint::abci::response::Info::try_from(info)
                     .map_err(|e| RpcError::internal(e.to_string()))?,
-            })
+            })?;
+            compat::abci_info(&mut v);
+            Ok(v)
         }
         "abci_query" => {
             let req = pb::RequestQuery {
