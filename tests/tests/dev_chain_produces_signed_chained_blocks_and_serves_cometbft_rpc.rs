@@ -602,6 +602,43 @@ async fn bad_requests_get_cometbft_style_errors() {
     assert_eq!(r.json()["result"]["validators"][0]["voting_power"], "10");
     let r = http(a, "GET", "/block_results?height=1", b"").await;
     let _: endpoint::block_results::Response = parse(&r);
+    // Every method with every kind of junk: an answer each time, never a dropped connection.
+    let junk = [
+        serde_json::json!({"height": -1, "page": -5, "per_page": 100000, "prove": "maybe"}),
+        serde_json::json!({"height": "18446744073709551616", "hash": "", "tx": "", "query": ""}),
+        serde_json::json!({"path": 5, "data": "0x", "query": "tx.hash='zz'", "order_by": "sideways"}),
+        serde_json::json!({"query": "tx.height > 18446744073709551615", "page": "0"}),
+        serde_json::json!({"query": "a.b CONTAINS 'x' AND tx.height <= -3", "per_page": "0"}),
+        serde_json::json!([null, null, null, null, null, null]),
+        serde_json::json!([{"deep": [1, 2, 3]}]),
+    ];
+    for method in [
+        "status",
+        "health",
+        "genesis",
+        "abci_info",
+        "abci_query",
+        "broadcast_tx_async",
+        "broadcast_tx_sync",
+        "broadcast_tx_commit",
+        "tx",
+        "tx_search",
+        "block",
+        "block_by_hash",
+        "block_results",
+        "commit",
+        "validators",
+    ] {
+        for params in &junk {
+            let r = rpc(a, method, params.clone()).await;
+            let v = r.json();
+            assert!(
+                v.get("result").is_some() ^ v.get("error").is_some(),
+                "{method} {params}: {}",
+                r.body
+            );
+        }
+    }
     // Still alive after all that.
     let _: endpoint::health::Response = parse(&rpc(a, "health", serde_json::Value::Null).await);
 }
