@@ -1252,3 +1252,491 @@ fn a_reorg_under_a_finalized_checkpoint_halts_the_chain() {
         CheckpointStatus::Finalized
     );
 }
+
+// ---- the message through the module --------------------------------------------------------
+
+#[test]
+fn the_spv_message_runs_through_the_module_and_failures_keep_nothing() {
+    let (mut s, raw, _) = sealed_epoch();
+    let (b1, b2) = submitted_chain(&mut s, &raw);
+    s.take_events();
+    let url = MsgInsertBtcSpvProof::TYPE_URL;
+    assert_eq!(url, "/ballast.checkpointing.v1.MsgInsertBtcSpvProof");
+    let mut forged = report(&b1, 1, &b2, 2);
+    forged.proofs[0].merkle_nodes[0] ^= 1;
+    let before = dump(&s);
+    let e = run_msg(&mut s, &any_of(url, &forged), 15).unwrap_err();
+    assert_eq!((e.codespace, e.code, e.fatal), (CODESPACE, 33, false));
+    assert!(e.log.contains("does not lead to root"), "{}", e.log);
+    assert_eq!(dump(&s), before);
+    run_msg(&mut s, &any_of(url, &report(&b1, 1, &b2, 2)), 15).unwrap();
+    let rec = s.checkpoint(1).unwrap().unwrap();
+    assert_eq!(rec.submission.unwrap().recorded_at_height, 15);
+    let ev = s.take_events();
+    assert_eq!(ev.last().unwrap().get("action"), Some(url));
+    assert_eq!(
+        ev.last().unwrap().get("sender"),
+        Some(REPORTER.to_string().as_str())
+    );
+    // The round trip of the domain message keeps every byte.
+    let m = MsgInsertBtcSpvProof::from_proto(&report(&b1, 1, &b2, 2)).unwrap();
+    assert_eq!(m.to_proto(), report(&b1, 1, &b2, 2));
+    assert_eq!(MsgHandler::signers(&m), vec![REPORTER]);
+    // Messages of other modules are not ours.
+    assert!(CheckpointingModule
+        .decode_msg(&prost_types::Any {
+            type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
+            value: vec![],
+        })
+        .is_none());
+}
+
+#[test]
+fn the_module_applies_genesis_records_heights_and_opens_epochs() {
+    let m = CheckpointingModule;
+    assert_eq!(m.name(), "checkpointing");
+    let json = m.default_genesis();
+    assert_eq!(json["params"]["max_validators"], 100);
+    assert_eq!(json["params"]["checkpoint_tag"], "bal0");
+    assert_eq!(
+        GenesisState::from_json(&json).unwrap(),
+        GenesisState::default()
+    );
+    let mut s = MemState::new();
+    ballast_btclightclient::GenesisState::default()
+        .apply(&mut s)
+        .unwrap();
+    m.init_genesis(&mut s, &block(1), Some(&json)).unwrap();
+    assert_eq!(s.checkpointing_params().unwrap(), Params::default());
+    let bad = serde_json::json!({"params": {"max_validators": 105}});
+    let e = m
+        .init_genesis(&mut MemState::new(), &block(1), Some(&bad))
+        .unwrap_err();
+    assert!(e.to_string().contains("max_validators"), "{e}");
+    assert!(m
+        .init_genesis(
+            &mut MemState::new(),
+            &block(1),
+            Some(&serde_json::json!({"x": 1}))
+        )
+        .is_err());
+    m.init_genesis(&mut MemState::new(), &block(1), None)
+        .unwrap();
+
+    // begin-block records the height; end-epoch opens the epoch with the block's hash.
+    m.begin_block(&mut s, &block(10)).unwrap();
+    assert_eq!(s.hub_height().unwrap(), 10);
+    m.end_epoch(&mut s, &block(10), 1).unwrap();
+    let rec = s.checkpoint(1).unwrap().unwrap();
+    assert_eq!(rec.status, CheckpointStatus::Accumulating);
+    assert_eq!(rec.block_hash, block(10).hash);
+    assert_eq!(rec.lifecycle[0].hub_height, 10);
+    let e = m.end_epoch(&mut s, &block(10), 1).unwrap_err();
+    assert_eq!((e.codespace, e.code), (CODESPACE, 27));
+}
+
+// ---- queries ----------------------------------------------------------------------------------
+
+fn q<Req: Message, Resp: Message + Default>(
+    s: &MemState,
+    method: &str,
+    req: &Req,
+) -> Result<Resp, TxError> {
+    let path = format!("/ballast.checkpointing.v1.Query/{method}");
+    let bytes = CheckpointingModule
+        .query(s, &path, &req.encode_to_vec())
+        .expect("a checkpointing path")?;
+    Ok(Resp::decode(bytes.as_slice()).unwrap())
+}
+
+#[test]
+fn queries_answer_every_path() {
+    let (mut s, raw, _) = sealed_epoch();
+    let (b1, b2) = submitted_chain(&mut s, &raw);
+    submit(&mut s, &report(&b1, 1, &b2, 2)).unwrap();
+    // Epochs 2..=4 sealed by one validator each; epoch 5 accumulating.
+    for e in 2..=4 {
+        let v = validators(&mut s, e, &[1], &[]);
+        sealed(&mut s, e, &v);
+    }
+    validators(&mut s, 5, &[1], &[]);
+    begin_checkpoint(&mut s, 5, &epoch_hash(5), 50).unwrap();
+
+    let p: pb::QueryParamsResponse = q(&s, "Params", &pb::QueryParamsRequest {}).unwrap();
+    assert_eq!(p.params.unwrap(), Params::default().to_proto());
+
+    let c: pb::QueryCheckpointResponse =
+        q(&s, "Checkpoint", &pb::QueryCheckpointRequest { epoch: 1 }).unwrap();
+    let c = CheckpointRecord::from_proto(&c.checkpoint.unwrap()).unwrap();
+    assert_eq!(c, s.checkpoint(1).unwrap().unwrap());
+    assert_eq!(c.status, CheckpointStatus::Submitted);
+    assert_eq!(c.lifecycle.len(), 3);
+    assert!(c.submission.is_some());
+    let e = q::<_, pb::QueryCheckpointResponse>(
+        &s,
+        "Checkpoint",
+        &pb::QueryCheckpointRequest { epoch: 9 },
+    )
+    .unwrap_err();
+    assert_eq!((e.codespace, e.code), (CODESPACE, 26));
+
+    let page = |s: &MemState,
+                status: CheckpointStatus,
+                start: u64,
+                limit: u32|
+     -> (Vec<u64>, Option<u64>) {
+        let r: pb::QueryCheckpointsResponse = q(
+            s,
+            "Checkpoints",
+            &pb::QueryCheckpointsRequest {
+                status: status.to_proto() as i32,
+                start_epoch: start,
+                limit,
+            },
+        )
+        .unwrap();
+        (
+            r.checkpoints.iter().map(|c| c.epoch).collect(),
+            r.next_epoch,
+        )
+    };
+    assert_eq!(
+        page(&s, CheckpointStatus::Sealed, 0, 0),
+        (vec![2, 3, 4], None)
+    );
+    assert_eq!(
+        page(&s, CheckpointStatus::Sealed, 0, 2),
+        (vec![2, 3], Some(4))
+    );
+    assert_eq!(page(&s, CheckpointStatus::Sealed, 4, 2), (vec![4], None));
+    assert_eq!(page(&s, CheckpointStatus::Sealed, 3, 1), (vec![3], Some(4)));
+    assert_eq!(
+        page(&s, CheckpointStatus::Submitted, 0, 10),
+        (vec![1], None)
+    );
+    assert_eq!(
+        page(&s, CheckpointStatus::Accumulating, 0, 10),
+        (vec![5], None)
+    );
+    assert_eq!(page(&s, CheckpointStatus::Finalized, 0, 10), (vec![], None));
+    for (status, limit) in [(0, 10), (9, 10), (2, 1001)] {
+        let e = q::<_, pb::QueryCheckpointsResponse>(
+            &s,
+            "Checkpoints",
+            &pb::QueryCheckpointsRequest {
+                status,
+                start_epoch: 0,
+                limit,
+            },
+        )
+        .unwrap_err();
+        assert_eq!((e.codespace, e.code), (CODESPACE, 41));
+    }
+
+    let eoh = |h: u64| {
+        q::<_, pb::QueryEpochOfHeightResponse>(
+            &s,
+            "EpochOfHeight",
+            &pb::QueryEpochOfHeightRequest { height: h },
+        )
+    };
+    let r = eoh(25).unwrap();
+    assert_eq!((r.epoch, r.first_height, r.last_height), (3, 21, 30));
+    let r = eoh(1).unwrap();
+    assert_eq!((r.epoch, r.first_height, r.last_height), (1, 1, 10));
+    assert_eq!(eoh(0).unwrap_err().code, 41);
+
+    let f: pb::QueryLatestFinalizedEpochResponse = q(
+        &s,
+        "LatestFinalizedEpoch",
+        &pb::QueryLatestFinalizedEpochRequest {},
+    )
+    .unwrap();
+    assert_eq!(f.epoch, None);
+    let mut tip = b2.clone();
+    let c = grow(&mut s, &mut tip, 20, 9);
+    on_tip_change(&mut s, &c).unwrap();
+    let f: pb::QueryLatestFinalizedEpochResponse = q(
+        &s,
+        "LatestFinalizedEpoch",
+        &pb::QueryLatestFinalizedEpochRequest {},
+    )
+    .unwrap();
+    assert_eq!(f.epoch, Some(1));
+    assert_eq!(
+        page(&s, CheckpointStatus::Finalized, 0, 10),
+        (vec![1], None)
+    );
+
+    let k: pb::QueryBlsKeyResponse = q(
+        &s,
+        "BlsKey",
+        &pb::QueryBlsKeyRequest {
+            validator_address: hex::encode(addr(1).0).to_uppercase(),
+        },
+    )
+    .unwrap();
+    let k = k.bls_key.unwrap();
+    assert_eq!(k.bls_pubkey, bls_key(1).public_key().to_bytes().to_vec());
+    assert_eq!(k.validator_address, addr(1).0.to_vec());
+    for (input, code) in [("zz", 5), (hex::encode([9u8; 20]).as_str(), 41)] {
+        let e = q::<_, pb::QueryBlsKeyResponse>(
+            &s,
+            "BlsKey",
+            &pb::QueryBlsKeyRequest {
+                validator_address: input.into(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!((e.codespace, e.code), (CODESPACE, code), "{input}");
+    }
+
+    let v: pb::QueryValidatorSnapshotResponse = q(
+        &s,
+        "ValidatorSnapshot",
+        &pb::QueryValidatorSnapshotRequest { epoch: 1 },
+    )
+    .unwrap();
+    let v = v.snapshot.unwrap();
+    assert_eq!(v.total_power, 100);
+    assert_eq!(
+        v.validators.iter().map(|e| e.power).collect::<Vec<_>>(),
+        vec![40, 30, 20, 10]
+    );
+    let e = q::<_, pb::QueryValidatorSnapshotResponse>(
+        &s,
+        "ValidatorSnapshot",
+        &pb::QueryValidatorSnapshotRequest { epoch: 99 },
+    )
+    .unwrap_err();
+    assert_eq!(e.code, 14);
+
+    // Unknown methods and undecodable requests; other modules' paths are not answered.
+    let e = CheckpointingModule
+        .query(&s, "/ballast.checkpointing.v1.Query/Nope", &[])
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (e.codespace, e.code),
+        (sdk::CODESPACE, sdk::UNKNOWN_REQUEST)
+    );
+    let e = CheckpointingModule
+        .query(&s, "/ballast.checkpointing.v1.Query/Checkpoint", &[0xff])
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (e.codespace, e.code),
+        (sdk::CODESPACE, sdk::INVALID_REQUEST)
+    );
+    assert!(CheckpointingModule
+        .query(&s, "/ballast.btclightclient.v1.Query/Tip", &[])
+        .is_none());
+}
+
+#[test]
+fn epoch_of_height_needs_the_apps_epoch_config() {
+    let mut s = MemState::new();
+    GenesisState::default().apply(&mut s).unwrap();
+    let e = q::<_, pb::QueryEpochOfHeightResponse>(
+        &s,
+        "EpochOfHeight",
+        &pb::QueryEpochOfHeightRequest { height: 5 },
+    )
+    .unwrap_err();
+    assert_eq!(e.code, 4);
+    assert!(e.log.contains("set_epoch_config"), "{}", e.log);
+    set_epoch_config(&mut s, &EpochConfig::new(100, 360).unwrap()).unwrap();
+    assert_eq!(
+        s.epoch_config().unwrap(),
+        EpochConfig::new(100, 360).unwrap()
+    );
+    let r: pb::QueryEpochOfHeightResponse = q(
+        &s,
+        "EpochOfHeight",
+        &pb::QueryEpochOfHeightRequest { height: 460 },
+    )
+    .unwrap();
+    assert_eq!((r.epoch, r.first_height, r.last_height), (2, 460, 819));
+}
+
+// ---- errors -----------------------------------------------------------------------------------
+
+#[test]
+fn error_codes_are_unique_and_messages_lower_case() {
+    use crate::bls::BlsError;
+    use ballast_framework::StateError;
+    use bitcoin::hashes::Hash;
+    let bls = || BlsError::Verify("x");
+    let h = || "00".to_string();
+    let all = vec![
+        CheckpointingError::InvalidParams(h()),
+        CheckpointingError::InvalidGenesis(h()),
+        CheckpointingError::InvalidEpochConfig(h()),
+        CheckpointingError::InvalidValidatorAddress { input: h() },
+        CheckpointingError::InvalidBlsKey(bls()),
+        CheckpointingError::InvalidProofOfPossession {
+            bls_pubkey: h(),
+            source: bls(),
+        },
+        CheckpointingError::BlsKeyAlreadyRegistered {
+            validator: h(),
+            existing: h(),
+        },
+        CheckpointingError::BlsKeyInUse {
+            bls_pubkey: h(),
+            owner: h(),
+            validator: h(),
+        },
+        CheckpointingError::InvalidConsensusKey(h()),
+        CheckpointingError::InvalidConsensusSignature {
+            validator: h(),
+            chain_id: h(),
+        },
+        CheckpointingError::InvalidSnapshot {
+            epoch: 1,
+            reason: h(),
+        },
+        CheckpointingError::SnapshotExists { epoch: 1 },
+        CheckpointingError::SnapshotNotFound { epoch: 1 },
+        CheckpointingError::MissingVoteExtension {
+            epoch: 1,
+            validator: h(),
+        },
+        CheckpointingError::MalformedVoteExtension(h()),
+        CheckpointingError::VoteExtensionEpochMismatch {
+            expected: 1,
+            found: 2,
+        },
+        CheckpointingError::VoteExtensionHashMismatch {
+            expected: h(),
+            found: h(),
+        },
+        CheckpointingError::UnknownValidator {
+            epoch: 1,
+            validator: h(),
+        },
+        CheckpointingError::NoBlsKey {
+            epoch: 1,
+            validator: h(),
+        },
+        CheckpointingError::InvalidSignature {
+            epoch: 1,
+            validator: h(),
+            source: bls(),
+        },
+        CheckpointingError::InsufficientPower {
+            epoch: 1,
+            signed: 1,
+            total: 3,
+            needed: 3,
+        },
+        CheckpointingError::MalformedCheckpoint(h()),
+        CheckpointingError::BitmapOutOfRange {
+            epoch: 1,
+            position: 5,
+            validators: 4,
+        },
+        CheckpointingError::InvalidAggregateSignature {
+            epoch: 1,
+            signers: 3,
+        },
+        CheckpointingError::CheckpointNotFound {
+            epoch: 1,
+            hint: "x",
+        },
+        CheckpointingError::CheckpointExists { epoch: 1 },
+        CheckpointingError::BlockHashMismatch {
+            epoch: 1,
+            expected: h(),
+            found: h(),
+        },
+        CheckpointingError::AlreadySealed {
+            epoch: 1,
+            status: CheckpointStatus::Sealed,
+        },
+        CheckpointingError::ProofCount(1),
+        CheckpointingError::MalformedProof {
+            index: 0,
+            reason: h(),
+        },
+        CheckpointingError::Encoding {
+            index: 0,
+            source: EncodingError::NoOpReturn,
+        },
+        CheckpointingError::BtcProof {
+            index: 0,
+            source: ballast_btclightclient::BtcLightClientError::HeaderNotFound(
+                bitcoin::BlockHash::from_byte_array([0; 32]),
+            ),
+        },
+        CheckpointingError::NotChained {
+            part0_txid: h(),
+            part1_txid: h(),
+        },
+        CheckpointingError::NotSealed {
+            epoch: 1,
+            status: CheckpointStatus::Accumulating,
+        },
+        CheckpointingError::CheckpointMismatch {
+            epoch: 1,
+            field: "bitmap",
+            expected: h(),
+            found: h(),
+        },
+        CheckpointingError::AlreadyFinalized { epoch: 1 },
+        CheckpointingError::DuplicateSubmission { epoch: 1 },
+        CheckpointingError::SubmissionNotBetter {
+            epoch: 1,
+            recorded_height: 1,
+            found_height: 2,
+        },
+        CheckpointingError::DeepReorg {
+            epochs: vec![1],
+            fork_height: 1,
+            depth: 22,
+            w: 20,
+        },
+        CheckpointingError::InvalidQuery(h()),
+    ];
+    let codes: Vec<u32> = all.iter().map(|e| e.code()).collect();
+    assert_eq!(codes, (2..=41).collect::<Vec<u32>>());
+    for e in &all {
+        assert_eq!(e.codespace(), CODESPACE);
+        let msg = e.to_string();
+        assert!(msg.starts_with(|c: char| c.is_ascii_lowercase()), "{msg}");
+        assert_eq!(
+            e.is_fatal(),
+            matches!(e, CheckpointingError::DeepReorg { .. }),
+            "{msg}"
+        );
+    }
+    // Sources are chained into the log.
+    let t: TxError = CheckpointingError::InvalidSignature {
+        epoch: 1,
+        validator: h(),
+        source: bls(),
+    }
+    .into();
+    assert!(t.log.ends_with(": x does not verify"), "{}", t.log);
+    // Standard kinds use the sdk codes; state failures are fatal, running out of gas is not.
+    let state: TxError = CheckpointingError::State(StateError::Backend("x".into())).into();
+    assert_eq!(
+        (state.codespace, state.code, state.fatal),
+        (sdk::CODESPACE, sdk::INTERNAL, true)
+    );
+    let gas: TxError = CheckpointingError::State(StateError::OutOfGas {
+        limit: 1,
+        needed: 2,
+    })
+    .into();
+    assert_eq!(
+        (gas.codespace, gas.code, gas.fatal),
+        (sdk::CODESPACE, sdk::OUT_OF_GAS, false)
+    );
+    let light_client_state = CheckpointingError::btc_proof(
+        1,
+        ballast_btclightclient::BtcLightClientError::State(StateError::Backend("y".into())),
+    );
+    assert!(light_client_state.is_fatal());
+    assert_eq!(CheckpointingError::Decode(h()).code(), sdk::TX_DECODE);
+}
