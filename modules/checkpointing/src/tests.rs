@@ -1740,3 +1740,64 @@ fn error_codes_are_unique_and_messages_lower_case() {
     assert!(light_client_state.is_fatal());
     assert_eq!(CheckpointingError::Decode(h()).code(), sdk::TX_DECODE);
 }
+
+#[test]
+fn a_shorter_best_chain_moves_a_confirmed_checkpoint_back_to_submitted() {
+    // Regtest's fixed difficulty cannot mine a shorter branch with more work, so the tip
+    // change a heavier, shorter branch would give is built by hand: the blocks under the
+    // submission stay on the best chain, and the tip is 3 blocks above the later one.
+    let (mut s, raw, _) = sealed_epoch();
+    let (b1, b2) = submitted_chain(&mut s, &raw);
+    submit(&mut s, &report(&b1, 1, &b2, 2)).unwrap();
+    let mut tip = b2.clone();
+    let c = grow(&mut s, &mut tip, 6, 100);
+    on_tip_change(&mut s, &c).unwrap();
+    assert_eq!(
+        s.checkpoint(1).unwrap().unwrap().status,
+        CheckpointStatus::Confirmed
+    );
+    s.take_events();
+    let mut shorter = c.clone();
+    shorter.new_tip = s.btc_header_at_height(5).unwrap().unwrap();
+    let out = on_tip_change(&mut s, &shorter).unwrap();
+    assert_eq!(
+        out.changes,
+        vec![tracking::StatusChange {
+            epoch: 1,
+            from: CheckpointStatus::Confirmed,
+            to: CheckpointStatus::Submitted
+        }]
+    );
+    assert!(out.pruned.is_empty());
+    let rec = s.checkpoint(1).unwrap().unwrap();
+    assert_eq!(rec.status, CheckpointStatus::Submitted);
+    assert!(rec.submission.is_some());
+    assert_eq!(
+        status_events(&mut s),
+        vec![(
+            1,
+            st(CheckpointStatus::Confirmed),
+            st(CheckpointStatus::Submitted)
+        )]
+    );
+    // The index follows: the hook finds it as SUBMITTED next time.
+    assert!(s
+        .prefix_raw(state_key::status_index(CheckpointStatus::Submitted, 1).as_bytes())
+        .next()
+        .is_some());
+}
+
+#[test]
+fn with_nothing_submitted_a_tip_change_reads_no_params_or_height() {
+    // A light client alone (no checkpointing genesis, no begin-block): the hook is a no-op.
+    let mut s = MemState::new();
+    ballast_btclightclient::GenesisState::default()
+        .apply(&mut s)
+        .unwrap();
+    let blocks = mine_empty(&genesis_header(), 3, 1);
+    relay(&mut s, &blocks).unwrap();
+    assert_eq!(s.btc_tip().unwrap().height, 3);
+    let fork = mine_empty(&genesis_header(), 4, 2);
+    relay(&mut s, &fork).unwrap();
+    assert_eq!(s.btc_tip().unwrap().hash, fork[3].hash());
+}

@@ -135,7 +135,6 @@ pub fn on_tip_change<S: StateWrite + ?Sized>(
     state: &mut S,
     change: &TipChange,
 ) -> Result<TrackingChanges, CheckpointingError> {
-    let params = params::load(state)?;
     // 1. A finalized checkpoint must never lose a block.
     let mut unfinalized = Vec::new();
     for b in &change.rolled_back {
@@ -154,13 +153,11 @@ pub fn on_tip_change<S: StateWrite + ?Sized>(
             epochs: unfinalized,
             fork_height: change.fork_point.height,
             depth: change.rolled_back.len() as u64,
-            w: params.btc_finalization_timeout,
+            w: params::load(state)?.btc_finalization_timeout,
         });
     }
 
-    // 2. Re-examine every submitted, not yet final checkpoint.
-    let hub_height = state.hub_height()?;
-    let tip_height = change.new_tip.height;
+    // 2. Re-examine every submitted, not yet final checkpoint. With none, nothing else is read.
     let mut epochs = Vec::new();
     for status in [CheckpointStatus::Submitted, CheckpointStatus::Confirmed] {
         for item in state.prefix_raw(state_key::status_index_prefix(status).as_bytes()) {
@@ -171,7 +168,13 @@ pub fn on_tip_change<S: StateWrite + ?Sized>(
             );
         }
     }
+    if epochs.is_empty() {
+        return Ok(TrackingChanges::default());
+    }
     epochs.sort_unstable();
+    let params = params::load(state)?;
+    let hub_height = state.hub_height()?;
+    let tip_height = change.new_tip.height;
     let mut out = TrackingChanges::default();
     for epoch in epochs {
         let mut rec = state
