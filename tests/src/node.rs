@@ -37,6 +37,7 @@ pub struct Ballastd {
     /// Its stderr (logs).
     pub log_path: PathBuf,
     lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A free loopback TCP port.
@@ -88,7 +89,7 @@ impl Ballastd {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut it = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = it.next() {
                 sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
@@ -100,6 +101,7 @@ impl Ballastd {
             addr: String::new(),
             log_path,
             lines,
+            reader: Some(reader),
         })
     }
 
@@ -161,6 +163,10 @@ impl Ballastd {
         loop {
             if let Some(status) = c.try_wait().map_err(|e| e.to_string())? {
                 self.child = None;
+                // Every line the process printed is collected once its stdout reaches EOF.
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
                 return Ok(status);
             }
             if Instant::now() > deadline {
