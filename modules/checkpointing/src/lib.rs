@@ -27,8 +27,8 @@
 //!   ([`EpochConfig::checkpoint_epoch_at`]), [`aggregate`] in PrepareProposal (inject
 //!   [`RawCheckpoint::to_bytes`]), [`RawCheckpoint::from_bytes`] then
 //!   [`verify_raw_checkpoint`] in ProcessProposal, and [`apply_raw_checkpoint`] in
-//!   FinalizeBlock. If the proposer had less than 2/3 of the power, the checkpoint stays
-//!   ACCUMULATING.
+//!   FinalizeBlock. [`consensus`] wraps each of these in one height-aware call. If the
+//!   proposer had less than 2/3 of the power, the checkpoint stays ACCUMULATING.
 //!
 //! Other modules read through [`CheckpointingRead`], never through raw keys.
 
@@ -37,6 +37,7 @@
 pub mod bitmap;
 pub mod bls;
 pub mod checkpoint;
+pub mod consensus;
 pub mod encoding;
 pub mod epoch;
 pub mod error;

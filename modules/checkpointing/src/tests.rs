@@ -1801,3 +1801,115 @@ fn with_nothing_submitted_a_tip_change_reads_no_params_or_height() {
     relay(&mut s, &fork).unwrap();
     assert_eq!(s.btc_tip().unwrap().hash, fork[3].hash());
 }
+
+// ---- height-aware consensus entry points ------------------------------------------------------
+
+#[test]
+fn consensus_entry_points_act_only_at_epoch_boundaries() {
+    use crate::consensus::*;
+    let mut s = base_state();
+    let vals = validators(&mut s, 1, &[40, 30, 20, 10], &[]);
+    let h = epoch_hash(1);
+    let key = &vals[0].key;
+    // Height 10 is epoch 1's last block (epochs of 10 from height 1).
+    assert_eq!(
+        vote_extension_at(&s, Some(key), 9, &h).unwrap(),
+        Vec::<u8>::new()
+    );
+    assert_eq!(
+        vote_extension_at(&s, None, 10, &h).unwrap(),
+        Vec::<u8>::new()
+    );
+    let ext = vote_extension_at(&s, Some(key), 10, &h).unwrap();
+    assert_eq!(ext, extend_vote(key, 1, &h));
+    verify_vote_extension_at(&s, &vals[0].address, 10, &h, &ext).unwrap();
+    assert_eq!(
+        verify_vote_extension_at(&s, &vals[0].address, 10, &h, &[])
+            .unwrap_err()
+            .code(),
+        15
+    );
+    verify_vote_extension_at(&s, &vals[0].address, 9, &h, &[]).unwrap();
+    assert_eq!(
+        verify_vote_extension_at(&s, &vals[0].address, 9, &h, &ext)
+            .unwrap_err()
+            .code(),
+        16
+    );
+
+    // FinalizeBlock of height 10 ends epoch 1; height 11 carries its checkpoint.
+    CheckpointingModule
+        .end_epoch(
+            &mut s,
+            &BlockContext {
+                height: 10,
+                hash: h,
+                ..block(10)
+            },
+            1,
+        )
+        .unwrap();
+    let all: Vec<(ConsensusAddress, Vec<u8>)> = vals
+        .iter()
+        .map(|v| {
+            (
+                v.address,
+                vote_extension_at(&s, Some(&v.key), 10, &h).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(proposal_payload_at(&s, 12, &all).unwrap(), None);
+    assert_eq!(
+        proposal_payload_at(&s, 11, &all[2..]).unwrap(),
+        None,
+        "30 of 100 is not enough"
+    );
+    let payload = proposal_payload_at(&s, 11, &all).unwrap().unwrap();
+    let raw = RawCheckpoint::from_bytes(&payload).unwrap();
+    assert_eq!((raw.epoch, raw.bitmap.count()), (1, 4));
+    check_proposal_payload_at(&s, 11, Some(&payload)).unwrap();
+    check_proposal_payload_at(&s, 11, None).unwrap();
+    check_proposal_payload_at(&s, 12, None).unwrap();
+    assert_eq!(
+        check_proposal_payload_at(&s, 12, Some(&payload))
+            .unwrap_err()
+            .code(),
+        23
+    );
+    assert_eq!(
+        check_proposal_payload_at(&s, 11, Some(&payload[1..]))
+            .unwrap_err()
+            .code(),
+        23
+    );
+    let mut other_epoch = raw;
+    other_epoch.epoch = 2;
+    let e = check_proposal_payload_at(&s, 11, Some(&other_epoch.to_bytes())).unwrap_err();
+    assert!(e.to_string().contains("epoch 1, found epoch 2"), "{e}");
+    let mut forged = raw;
+    forged.bitmap = ValidatorBitmap::empty();
+    for p in 0..3 {
+        forged.bitmap.set(p);
+    }
+    assert_eq!(
+        check_proposal_payload_at(&s, 11, Some(&forged.to_bytes()))
+            .unwrap_err()
+            .code(),
+        25
+    );
+    rejects(&mut s, |s| apply_proposal_payload_at(s, 12, &payload));
+    rejects(&mut s, |s| {
+        apply_proposal_payload_at(s, 11, &forged.to_bytes())
+    });
+    let rec = apply_proposal_payload_at(&mut s, 11, &payload).unwrap();
+    assert_eq!(rec.status, CheckpointStatus::Sealed);
+    assert_eq!(rec.lifecycle.last().unwrap().hub_height, 11);
+    // Once sealed, a second proposal with it is refused, and none is built.
+    assert_eq!(
+        check_proposal_payload_at(&s, 11, Some(&payload))
+            .unwrap_err()
+            .code(),
+        29
+    );
+    assert_eq!(proposal_payload_at(&s, 11, &all).unwrap(), None);
+}
