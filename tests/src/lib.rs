@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod bitcoind;
+pub mod cli;
 pub mod cometbft;
 pub mod consensus;
 pub mod cosmjs;

@@ -4,53 +4,11 @@
 //! unmodified CosmJS reads the account, simulates, sends with "auto" gas and reads the new
 //! balance; SIGTERM stops the chain cleanly and a restart resumes it.
 
-use ballast_tests::node::{ballastd_bin, free_port, Ballastd};
+use ballast_tests::cli::{json_ok, run as cli, ubal_balance as balance};
+use ballast_tests::node::{free_port, Ballastd};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn cli(home: &Path, args: &[&str]) -> Output {
-    Command::new(ballastd_bin())
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .env_remove("BALLAST_KEYRING_BACKEND")
-        .output()
-        .unwrap()
-}
-
-fn json_ok(home: &Path, args: &[&str]) -> Value {
-    let out = cli(home, args);
-    assert!(
-        out.status.success(),
-        "ballastd {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "ballastd {args:?} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn balance(home: &Path, node: &str, addr: &str) -> u128 {
-    let v = json_ok(
-        home,
-        &[
-            "query", "bank", "balances", addr, "--node", node, "-o", "json",
-        ],
-    );
-    v["balances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["denom"] == "ubal")
-        .map(|c| c["amount"].as_str().unwrap().parse().unwrap())
-        .unwrap_or(0)
-}
 
 fn start_dev(home: &Path, rpc: &str, grpc: &str) -> Ballastd {
     let args: Vec<String> = [

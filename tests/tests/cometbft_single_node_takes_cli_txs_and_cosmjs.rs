@@ -4,32 +4,10 @@
 //! unmodified CosmJS sends BAL through CometBFT's RPC. Runs only with `COMETBFT_BIN`; says
 //! "skipped: COMETBFT_BIN not set" otherwise.
 
+use ballast_tests::cli::{json_ok, run as cli, ubal_balance as balance};
 use ballast_tests::cometbft::{cometbft_bin, wait_for_height, CometBft};
-use ballast_tests::node::{ballastd_bin, Ballastd};
-use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output};
+use ballast_tests::node::Ballastd;
 use std::time::Duration;
-
-fn cli(home: &Path, args: &[&str]) -> Output {
-    Command::new(ballastd_bin())
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .output()
-        .unwrap()
-}
-
-fn json_ok(home: &Path, args: &[&str]) -> Value {
-    let out = cli(home, args);
-    assert!(
-        out.status.success(),
-        "ballastd {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// A base port whose 7 ports (P2P, RPC, ABCI, pprof, metrics, Prometheus, gRPC) are all free.
 fn free_base() -> u16 {
@@ -44,16 +22,6 @@ fn free_base() -> u16 {
         }
     }
     panic!("no 7 consecutive free ports");
-}
-
-fn balance(home: &Path, node: &str, addr: &str) -> u128 {
-    let v = json_ok(
-        home,
-        &[
-            "query", "bank", "balances", addr, "--denom", "ubal", "--node", node, "-o", "json",
-        ],
-    );
-    v["balance"]["amount"].as_str().unwrap().parse().unwrap()
 }
 
 #[test]
