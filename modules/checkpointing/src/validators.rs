@@ -91,9 +91,9 @@ impl BlsKeyInfo {
     pub(crate) fn from_proto(p: &pb::BlsKeyRecord) -> Result<Self, CheckpointingError> {
         let validator = consensus_address(&p.validator_address)
             .map_err(|_| corrupt("stored bls key record has a bad validator address"))?;
-        // Stored keys were validated when registered; re-checking the proof on every read would
-        // cost a pairing, so only the encodings are checked here.
-        let pubkey = BlsPublicKey::from_bytes(&p.bls_pubkey).map_err(|e| {
+        // Stored keys were validated when registered; re-checking the proof (a pairing) and the
+        // key's subgroup on every read would be costly, so only the encodings are checked here.
+        let pubkey = BlsPublicKey::from_trusted_bytes(&p.bls_pubkey).map_err(|e| {
             corrupt(format!(
                 "stored bls key of {}: {e}",
                 hex::encode(validator.0)
