@@ -111,6 +111,49 @@ pub fn extended_votes(c: Option<&pb::ExtendedCommitInfo>) -> Result<Vec<Extended
         .collect()
 }
 
+/// The votes of a plain commit (ProcessProposal's `proposed_last_commit`), without extensions.
+pub fn commit_votes(c: Option<&pb::CommitInfo>) -> Result<Vec<ExtendedVote>, AppError> {
+    let Some(c) = c else { return Ok(Vec::new()) };
+    c.votes
+        .iter()
+        .map(|v| {
+            let val = v
+                .validator
+                .as_ref()
+                .ok_or_else(|| AppError::BadRequest("vote without validator".into()))?;
+            Ok(ExtendedVote {
+                validator: address20(&val.address)?,
+                power: val.power,
+                extension: Vec::new(),
+                committed: v.block_id_flag == 2,
+            })
+        })
+        .collect()
+}
+
+/// The consensus address of a validator update: the first 20 bytes of SHA-256 over its ed25519
+/// public key, as CometBFT derives it.
+pub fn validator_update_address(
+    v: &pb::ValidatorUpdate,
+) -> Result<ballast_framework::ConsensusAddress, String> {
+    use sha2::{Digest, Sha256};
+    use tendermint_proto::v0_38::crypto::public_key::Sum;
+    match v.pub_key.as_ref().and_then(|k| k.sum.as_ref()) {
+        Some(Sum::Ed25519(bytes)) if bytes.len() == 32 => {
+            let digest = Sha256::digest(bytes);
+            let mut a = [0u8; 20];
+            a.copy_from_slice(&digest[..20]);
+            Ok(ballast_framework::ConsensusAddress(a))
+        }
+        Some(Sum::Ed25519(bytes)) => Err(format!(
+            "ed25519 public key of {} bytes, expected 32",
+            bytes.len()
+        )),
+        Some(_) => Err("only ed25519 validator keys are supported".into()),
+        None => Err("validator without a public key".into()),
+    }
+}
+
 /// An ABCI event (every attribute indexed).
 pub fn event(e: &Event) -> pb::Event {
     pb::Event {

@@ -146,11 +146,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl App {
     /// Opens (or creates) the app's store under `config.home`.
+    /// Every node runs the checkpointing hook, which signs with `config.bls_key` when set.
     pub fn open(config: AppConfig) -> Result<App, AppError> {
-        Self::open_with_hooks(config, Vec::new())
+        let hooks = crate::checkpoint_hook::consensus_hooks(config.bls_key.clone());
+        Self::open_with_hooks(config, hooks)
     }
 
-    /// Opens the app with consensus hooks (vote extensions, injected txs).
+    /// Opens the app with exactly these consensus hooks (vote extensions, injected txs); tests
+    /// use it to run other hooks than [`App::open`]'s.
     pub fn open_with_hooks(
         config: AppConfig,
         hooks: Vec<Arc<dyn ConsensusHook>>,
@@ -302,6 +305,7 @@ impl App {
         for m in self.modules.iter() {
             m.init_genesis(&mut state, &ctx, sections.get(m.name()))?;
         }
+        init_checkpointing(&mut state, &chain, &req.validators)?;
         let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = state
             .entries()
             .iter()
@@ -469,8 +473,15 @@ impl App {
                 }
             }
         }
+        let last_commit = match conv::commit_votes(req.proposed_last_commit.as_ref()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "rejecting proposal: malformed last commit");
+                return Ok(false);
+            }
+        };
         for h in self.hooks.iter() {
-            if let Err(e) = h.verify(&base, &ctx, injected.get(&h.kind()).copied()) {
+            if let Err(e) = h.verify(&base, &ctx, &last_commit, injected.get(&h.kind()).copied()) {
                 if e.fatal {
                     return Err(e.into());
                 }
@@ -619,6 +630,7 @@ impl App {
                     AppError::Fatal(e.context(format!("end-epoch of {}", m.name())))
                 })?;
             }
+            snapshot_next_epoch(&mut block, epoch)?;
             block.emit_event(
                 Event::new("epoch_end")
                     .attr("epoch", epoch)
@@ -1012,6 +1024,74 @@ fn stored_event(e: &Event) -> TxEvent {
             })
             .collect(),
     }
+}
+
+/// InitChain's part of checkpointing: the epoch layout, and epoch 1's validator snapshot from
+/// the genesis validators. Every genesis validator must have registered a BLS key in the
+/// checkpointing genesis: one without could not sign its vote at the first epoch's end, and
+/// the chain would stall there instead of refusing to start.
+fn init_checkpointing(
+    state: &mut MemState,
+    chain: &ChainInfo,
+    validators: &[pb::ValidatorUpdate],
+) -> Result<(), AppError> {
+    use ballast_checkpointing::CheckpointingRead;
+    let config = ballast_checkpointing::EpochConfig::new(chain.initial_height, chain.epoch_length)
+        .map_err(|e| AppError::AppState(format!("epochs: {e}")))?;
+    ballast_checkpointing::set_epoch_config(state, &config)
+        .map_err(|e| AppError::AppState(format!("epochs: {e}")))?;
+    if validators.is_empty() {
+        tracing::warn!("genesis names no validators: epochs have no checkpoints");
+        return Ok(());
+    }
+    let mut set = Vec::with_capacity(validators.len());
+    for (i, v) in validators.iter().enumerate() {
+        let address = conv::validator_update_address(v)
+            .map_err(|e| AppError::AppState(format!("genesis validator {i}: {e}")))?;
+        let power = u64::try_from(v.power).map_err(|_| {
+            AppError::AppState(format!(
+                "genesis validator {i} has negative power {}",
+                v.power
+            ))
+        })?;
+        let has_key = state
+            .bls_key(&address)
+            .map_err(|e| AppError::AppState(e.to_string()))?
+            .is_some();
+        if !has_key {
+            return Err(AppError::AppState(format!(
+                "genesis validator {} has no BLS key in checkpointing.bls_keys: every validator signs checkpoints and must register one (ballastd init and testnet generate write it)",
+                hex::encode(address.0)
+            )));
+        }
+        set.push((address, power));
+    }
+    ballast_checkpointing::snapshot_validators(state, 1, &set)
+        .map_err(|e| AppError::AppState(format!("validator snapshot of epoch 1: {e}")))?;
+    Ok(())
+}
+
+/// At the end of epoch `epoch`, the validators of epoch `epoch + 1`: the hub's set changes only
+/// at epoch boundaries, and until staking moves power the set is the previous epoch's, with
+/// the BLS keys as they are now (a key registered during the epoch counts from the next one).
+fn snapshot_next_epoch(state: &mut dyn StateWrite, epoch: u64) -> Result<(), AppError> {
+    use ballast_checkpointing::CheckpointingRead;
+    let fatal = |e: ballast_checkpointing::CheckpointingError| {
+        AppError::Fatal(TxError::from(e).context(format!("validator snapshot after epoch {epoch}")))
+    };
+    let Some(current) = state.validator_snapshot(epoch).map_err(fatal)? else {
+        return Ok(());
+    };
+    let next = epoch
+        .checked_add(1)
+        .ok_or_else(|| AppError::BadRequest("epoch number overflows".into()))?;
+    let set: Vec<_> = current
+        .validators
+        .iter()
+        .map(|v| (v.address, v.power))
+        .collect();
+    ballast_checkpointing::snapshot_validators(state, next, &set).map_err(fatal)?;
+    Ok(())
 }
 
 fn read_chain_info(state: &dyn StateRead) -> Result<ChainInfo, AppError> {

@@ -1,6 +1,8 @@
 //! Node-local settings of the app (not consensus parameters).
 
+use ballast_checkpointing::BlsSecretKey;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where a test asks the node to kill itself with SIGKILL, to prove crash safety.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +35,7 @@ impl FaultPoint {
 }
 
 /// App settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppConfig {
     /// Node home; the store lives in `<home>/data/ballast`.
     pub home: PathBuf,
@@ -43,6 +45,27 @@ pub struct AppConfig {
     pub min_retain_blocks: u64,
     /// Crash injection for restart-safety tests (`BALLAST_FAULT`); never set in production.
     pub fault: Option<(FaultPoint, u64)>,
+    /// This validator's BLS key, which signs the checkpoint at every epoch's last block. `None`
+    /// on a node that does not validate (it still verifies every extension and checkpoint).
+    pub bls_key: Option<Arc<BlsSecretKey>>,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("home", &self.home)
+            .field("keep_recent", &self.keep_recent)
+            .field("min_retain_blocks", &self.min_retain_blocks)
+            .field("fault", &self.fault)
+            .field(
+                "bls_key",
+                &self
+                    .bls_key
+                    .as_ref()
+                    .map(|k| hex::encode(k.public_key().to_bytes())),
+            )
+            .finish()
+    }
 }
 
 impl AppConfig {
@@ -53,6 +76,7 @@ impl AppConfig {
             keep_recent: 0,
             min_retain_blocks: 0,
             fault: None,
+            bls_key: None,
         }
     }
 

@@ -72,11 +72,14 @@ pub trait ConsensusHook: Send + Sync {
         Ok(None)
     }
 
-    /// Checks a proposal's injected payload (or its absence). `Err` rejects the proposal.
+    /// Checks a proposal's injected payload (or its absence). `last_commit` is the proposal's
+    /// commit of the previous height (CometBFT has checked its signatures; the extensions are
+    /// not part of it, so every `extension` is empty). `Err` rejects the proposal.
     fn verify(
         &self,
         _state: &dyn StateRead,
         _ctx: &BlockContext,
+        _last_commit: &[ExtendedVote],
         payload: Option<&[u8]>,
     ) -> Result<(), TxError> {
         match payload {

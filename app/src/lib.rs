@@ -6,7 +6,9 @@
 pub mod abci;
 pub mod abci_convert;
 pub mod app;
+pub mod bls_key;
 pub mod broadcast;
+pub mod checkpoint_hook;
 pub mod config;
 pub mod dev;
 pub mod genesis;

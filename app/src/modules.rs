@@ -2,16 +2,29 @@
 //! list, so the order is written down exactly once.
 
 use ballast_accounts::AccountsModule;
+use ballast_btclightclient::BtcLightClientModule;
+use ballast_checkpointing::{CheckpointingBtcHooks, CheckpointingModule};
 use ballast_framework::Module;
+use std::sync::Arc;
 
 /// Module names in execution order, with why each is where it is:
 /// - `accounts` first: every other module moves funds through it, and fees are taken before any
 ///   module's hook runs.
-pub const MODULE_ORDER: &[&str] = &["accounts"];
+/// - `btclightclient` before `checkpointing`: checkpointing listens to the light client's tip
+///   changes (its hooks run inside the light client's messages) and reads its tip.
+/// - `checkpointing` records the hub height in its begin-block and opens the epoch's checkpoint
+///   in its end-epoch.
+pub const MODULE_ORDER: &[&str] = &["accounts", "btclightclient", "checkpointing"];
 
 /// The modules, in [`MODULE_ORDER`].
 pub fn all_modules() -> Vec<Box<dyn Module>> {
-    let modules: Vec<Box<dyn Module>> = vec![Box::new(AccountsModule)];
+    let modules: Vec<Box<dyn Module>> = vec![
+        Box::new(AccountsModule),
+        Box::new(BtcLightClientModule::with_hooks(vec![Arc::new(
+            CheckpointingBtcHooks,
+        )])),
+        Box::new(CheckpointingModule),
+    ];
     debug_assert_eq!(
         modules.iter().map(|m| m.name()).collect::<Vec<_>>(),
         MODULE_ORDER

@@ -74,6 +74,7 @@ impl ConsensusHook for EchoHook {
         &self,
         _s: &dyn StateRead,
         ctx: &BlockContext,
+        _last_commit: &[ExtendedVote],
         payload: Option<&[u8]>,
     ) -> Result<(), TxError> {
         match (ctx.height, payload) {

@@ -28,9 +28,20 @@ pub fn vote_extension_at<S: StateRead + ?Sized>(
     let Some(epoch) = state.epoch_config()?.epoch_ending_at(height) else {
         return Ok(Vec::new());
     };
+    if !has_snapshot(state, epoch)? {
+        return Ok(Vec::new());
+    }
     Ok(key
         .map(|k| extend_vote(k, epoch, block_hash))
         .unwrap_or_default())
+}
+
+/// Whether epoch `epoch` has a validator snapshot. An epoch without one (a chain whose genesis
+/// named no validators) has no checkpoint: its extensions are empty and nothing is injected.
+fn has_snapshot<S: StateRead + ?Sized>(state: &S, epoch: u64) -> Result<bool, CheckpointingError> {
+    Ok(state
+        .get_raw(crate::state_key::snapshot(epoch).as_bytes())?
+        .is_some())
 }
 
 /// Checks another validator's extension on the block at `height`: at the last block of an
@@ -43,12 +54,12 @@ pub fn verify_vote_extension_at<S: StateRead + ?Sized>(
     extension: &[u8],
 ) -> Result<(), CheckpointingError> {
     match state.epoch_config()?.epoch_ending_at(height) {
-        Some(epoch) => {
+        Some(epoch) if has_snapshot(state, epoch)? => {
             crate::verify_vote_extension(state, validator, epoch, block_hash, extension)
         }
-        None if extension.is_empty() => Ok(()),
-        None => Err(CheckpointingError::MalformedVoteExtension(format!(
-            "height {height} is not the last block of an epoch, so no checkpoint extension is expected, found {} bytes",
+        _ if extension.is_empty() => Ok(()),
+        _ => Err(CheckpointingError::MalformedVoteExtension(format!(
+            "height {height} is not the last block of an epoch with a validator snapshot, so no checkpoint extension is expected, found {} bytes",
             extension.len()
         ))),
     }
@@ -95,18 +106,59 @@ fn due_checkpoint<S: StateRead + ?Sized>(
     Ok(raw)
 }
 
-/// ProcessProposal's check of the injected payload for `height` (or of its absence, which is
-/// always accepted: the proposer may not have had 2/3 of the extensions).
+/// ProcessProposal's check of the injected payload for `height`, or of its absence.
+/// `committed` lists the validators whose precommits are in the proposal's last commit.
+///
+/// A payload must be the due, valid checkpoint. No payload is accepted unless the proposer
+/// could have built one: with vote extensions enabled, CometBFT admits a precommit only after
+/// VerifyVoteExtension accepted its extension, and at an epoch's last block that check demands
+/// a valid BLS signature from every snapshot validator. So when the committed validators that
+/// have BLS keys hold more than 2/3 of the snapshot's power, the proposer held enough
+/// signatures, and a proposal without the checkpoint is refused
+/// ([`CheckpointingError::CheckpointOmitted`]).
 pub fn check_proposal_payload_at<S: StateRead + ?Sized>(
     state: &S,
     height: u64,
+    committed: &[ConsensusAddress],
     payload: Option<&[u8]>,
 ) -> Result<(), CheckpointingError> {
     let Some(payload) = payload else {
-        return Ok(());
+        return check_omission(state, height, committed);
     };
     let raw = due_checkpoint(state, height, payload)?;
     verify_raw_checkpoint(state, &raw)?;
+    Ok(())
+}
+
+fn check_omission<S: StateRead + ?Sized>(
+    state: &S,
+    height: u64,
+    committed: &[ConsensusAddress],
+) -> Result<(), CheckpointingError> {
+    let Some(epoch) = state.epoch_config()?.checkpoint_epoch_at(height) else {
+        return Ok(());
+    };
+    let Some(snapshot) = state.validator_snapshot(epoch)? else {
+        return Ok(());
+    };
+    match state.checkpoint(epoch)? {
+        Some(rec) if rec.status == crate::CheckpointStatus::Accumulating => {}
+        // Already sealed, or never opened: nothing is due.
+        _ => return Ok(()),
+    }
+    let committed_power = snapshot
+        .validators
+        .iter()
+        .filter(|v| v.bls_key.is_some() && committed.contains(&v.address))
+        .fold(0u64, |acc, v| acc.saturating_add(v.power));
+    if snapshot.exceeds_two_thirds(committed_power) {
+        return Err(CheckpointingError::CheckpointOmitted {
+            epoch,
+            height,
+            committed_power,
+            total_power: snapshot.total_power,
+        });
+    }
     Ok(())
 }
 

@@ -45,6 +45,7 @@
 //! | 39 | [`CheckpointingError::SubmissionNotBetter`] |
 //! | 40 | [`CheckpointingError::DeepReorg`]: fatal, the chain halts |
 //! | 41 | [`CheckpointingError::InvalidQuery`] |
+//! | 42 | [`CheckpointingError::CheckpointOmitted`]: a proposal lacks a checkpoint its proposer could build |
 //!
 //! Failures of the standard kinds use the `sdk` codes wallets know: an undecodable message is
 //! `sdk/2`, a bad signer address `sdk/7`, out of gas `sdk/11`, and state failures are fatal
@@ -359,6 +360,19 @@ pub enum CheckpointingError {
     /// A query request is invalid.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The proposal of an epoch's first block carries no checkpoint although its last commit
+    /// holds more than 2/3 of the power in validators whose extensions CometBFT had verified.
+    #[error("the proposal for height {height} omits the checkpoint of epoch {epoch}: its last commit holds {committed_power} of {total_power} power from validators with BLS keys, more than 2/3, so the proposer had the signatures to seal it")]
+    CheckpointOmitted {
+        /// The epoch whose checkpoint is due.
+        epoch: u64,
+        /// The proposal's height.
+        height: u64,
+        /// Committed power of validators with BLS keys.
+        committed_power: u64,
+        /// The snapshot's total power.
+        total_power: u64,
+    },
     /// State access failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -421,6 +435,7 @@ impl ErrorCode for CheckpointingError {
             SubmissionNotBetter { .. } => 39,
             DeepReorg { .. } => 40,
             InvalidQuery(_) => 41,
+            CheckpointOmitted { .. } => 42,
         }
     }
 

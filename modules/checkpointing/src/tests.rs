@@ -1326,6 +1326,10 @@ fn the_module_applies_genesis_records_heights_and_opens_epochs() {
     // begin-block records the height; end-epoch opens the epoch with the block's hash.
     m.begin_block(&mut s, &block(10)).unwrap();
     assert_eq!(s.hub_height().unwrap(), 10);
+    // Without a validator snapshot nobody can sign, so no checkpoint is opened.
+    m.end_epoch(&mut s, &block(10), 1).unwrap();
+    assert_eq!(s.checkpoint(1).unwrap(), None);
+    validators(&mut s, 1, &[10], &[]);
     m.end_epoch(&mut s, &block(10), 1).unwrap();
     let rec = s.checkpoint(1).unwrap().unwrap();
     assert_eq!(rec.status, CheckpointStatus::Accumulating);
@@ -1867,24 +1871,39 @@ fn consensus_entry_points_act_only_at_epoch_boundaries() {
     let payload = proposal_payload_at(&s, 11, &all).unwrap().unwrap();
     let raw = RawCheckpoint::from_bytes(&payload).unwrap();
     assert_eq!((raw.epoch, raw.bitmap.count()), (1, 4));
-    check_proposal_payload_at(&s, 11, Some(&payload)).unwrap();
-    check_proposal_payload_at(&s, 11, None).unwrap();
-    check_proposal_payload_at(&s, 12, None).unwrap();
+    check_proposal_payload_at(&s, 11, &[], Some(&payload)).unwrap();
+    // Omitting it is fine while the last commit holds at most 2/3 of the power (60 of 100)...
+    let addrs: Vec<ConsensusAddress> = vals.iter().map(|v| v.address).collect();
+    check_proposal_payload_at(&s, 11, &[], None).unwrap();
+    check_proposal_payload_at(&s, 11, &addrs[2..], None).unwrap();
+    check_proposal_payload_at(&s, 11, &addrs[1..], None).unwrap();
+    // ... and refused once the committed validators hold more (70 of 100): the proposer had
+    // their verified extensions.
+    let e = check_proposal_payload_at(&s, 11, &addrs[..2], None).unwrap_err();
+    assert_eq!(e.code(), 42, "{e}");
     assert_eq!(
-        check_proposal_payload_at(&s, 12, Some(&payload))
+        check_proposal_payload_at(&s, 11, &addrs, None)
+            .unwrap_err()
+            .code(),
+        42
+    );
+    // Only the first block of the next epoch carries the checkpoint.
+    check_proposal_payload_at(&s, 12, &addrs, None).unwrap();
+    assert_eq!(
+        check_proposal_payload_at(&s, 12, &[], Some(&payload))
             .unwrap_err()
             .code(),
         23
     );
     assert_eq!(
-        check_proposal_payload_at(&s, 11, Some(&payload[1..]))
+        check_proposal_payload_at(&s, 11, &[], Some(&payload[1..]))
             .unwrap_err()
             .code(),
         23
     );
     let mut other_epoch = raw;
     other_epoch.epoch = 2;
-    let e = check_proposal_payload_at(&s, 11, Some(&other_epoch.to_bytes())).unwrap_err();
+    let e = check_proposal_payload_at(&s, 11, &[], Some(&other_epoch.to_bytes())).unwrap_err();
     assert!(e.to_string().contains("epoch 1, found epoch 2"), "{e}");
     let mut forged = raw;
     forged.bitmap = ValidatorBitmap::empty();
@@ -1892,7 +1911,7 @@ fn consensus_entry_points_act_only_at_epoch_boundaries() {
         forged.bitmap.set(p);
     }
     assert_eq!(
-        check_proposal_payload_at(&s, 11, Some(&forged.to_bytes()))
+        check_proposal_payload_at(&s, 11, &[], Some(&forged.to_bytes()))
             .unwrap_err()
             .code(),
         25
@@ -1906,10 +1925,12 @@ fn consensus_entry_points_act_only_at_epoch_boundaries() {
     assert_eq!(rec.lifecycle.last().unwrap().hub_height, 11);
     // Once sealed, a second proposal with it is refused, and none is built.
     assert_eq!(
-        check_proposal_payload_at(&s, 11, Some(&payload))
+        check_proposal_payload_at(&s, 11, &[], Some(&payload))
             .unwrap_err()
             .code(),
         29
     );
     assert_eq!(proposal_payload_at(&s, 11, &all).unwrap(), None);
+    // Nothing is due once sealed, so omitting it is fine.
+    check_proposal_payload_at(&s, 11, &addrs, None).unwrap();
 }

@@ -126,6 +126,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         keep_recent: cfg.storage.keep_recent,
         min_retain_blocks: cfg.storage.min_retain_blocks,
         fault: None,
+        bls_key: None,
     })
     .with_context(|| format!("opening the store under {}", home.display()))?;
     let mut dev_cfg = DevConfig::new(&home);

@@ -104,6 +104,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         keep_recent: plan.keep_recent,
         min_retain_blocks: plan.min_retain_blocks,
         fault,
+        bls_key: None,
     };
     let app =
         App::open(config).with_context(|| format!("opening the store under {}", home.display()))?;
