@@ -11,6 +11,7 @@
 // tonic's handlers return `Result<_, Status>` by value; the helpers here do the same.
 #![allow(clippy::result_large_err)]
 
+mod module_query;
 mod query;
 pub mod status;
 mod tx_service;
@@ -20,6 +21,8 @@ pub use tx_service::TX_TYPE_URL;
 use crate::broadcast::Broadcaster;
 use crate::App;
 use ballast_proto::ballast::accounts::v1::query_server as accounts_server;
+use ballast_proto::ballast::btclightclient::v1::query_server as btclightclient_server;
+use ballast_proto::ballast::checkpointing::v1::query_server as checkpointing_server;
 use ballast_proto::cosmos::auth::v1beta1::query_server as auth_server;
 use ballast_proto::cosmos::bank::v1beta1::query_server as bank_server;
 use ballast_proto::cosmos::tx::v1beta1::service_server as tx_server;
@@ -36,6 +39,8 @@ pub const SERVICES: &[&str] = &[
     bank_server::SERVICE_NAME,
     auth_server::SERVICE_NAME,
     tx_server::SERVICE_NAME,
+    btclightclient_server::SERVICE_NAME,
+    checkpointing_server::SERVICE_NAME,
 ];
 
 /// Reflection also lists itself (both versions) and the health service.
@@ -99,6 +104,12 @@ pub async fn serve(
         .add_service(auth_server::QueryServer::new(query::AuthQuery {
             app: app.clone(),
         }))
+        .add_service(btclightclient_server::QueryServer::new(
+            module_query::BtcLightClientQuery { app: app.clone() },
+        ))
+        .add_service(checkpointing_server::QueryServer::new(
+            module_query::CheckpointingQuery { app: app.clone() },
+        ))
         .add_service(tx_server::ServiceServer::new(tx_service::TxService {
             app,
             broadcaster,
