@@ -62,6 +62,8 @@ pub struct MockConsensus {
     last_extended: pb::ExtendedCommitInfo,
     /// The block size limit sent in PrepareProposal.
     pub max_tx_bytes: i64,
+    /// The validators' ed25519 public keys, sent in InitChain (empty: InitChain names none).
+    pub validator_pubkeys: Vec<[u8; 32]>,
 }
 
 /// The harness's `Abci` driver as the shared sequence's connection.
@@ -184,6 +186,70 @@ impl MockConsensus {
             genesis_app_hash: Vec::new(),
             last_extended: pb::ExtendedCommitInfo::default(),
             max_tx_bytes: 22_020_096,
+            validator_pubkeys: Vec::new(),
+        }
+    }
+
+    /// A chain whose validators are these ed25519 public keys (power 10 each), named in
+    /// InitChain as CometBFT names genesis validators; their addresses are CometBFT's
+    /// (first 20 bytes of SHA-256 over the key).
+    pub fn with_validator_keys(
+        chain_id: &str,
+        pubkeys: &[[u8; 32]],
+        app_state: serde_json::Value,
+    ) -> Self {
+        let mut m = MockConsensus::new(chain_id, 0, app_state);
+        m.validators = pubkeys.iter().map(consensus_address).collect();
+        m.validator_pubkeys = pubkeys.to_vec();
+        m
+    }
+
+    /// The extended commit of the last decided height, as the next proposer gets it in
+    /// PrepareProposal's `local_last_commit`.
+    pub fn last_extended_commit(&self) -> &pb::ExtendedCommitInfo {
+        &self.last_extended
+    }
+
+    /// The index (in `validators`) of the proposer of `height`.
+    pub fn proposer_index(&self, height: i64) -> usize {
+        (height as usize) % self.validators.len()
+    }
+
+    /// The PrepareProposal request the proposer of the next height gets, with `txs` from its
+    /// mempool.
+    pub fn prepare_request(&self, txs: &[Vec<u8>]) -> pb::RequestPrepareProposal {
+        let height = self.next_height();
+        pb::RequestPrepareProposal {
+            max_tx_bytes: self.max_tx_bytes,
+            txs: txs.iter().map(|t| Bytes::copy_from_slice(t)).collect(),
+            local_last_commit: Some(self.last_extended.clone()),
+            misbehavior: Vec::new(),
+            height,
+            time: Some(Self::time(height)),
+            next_validators_hash: Bytes::from(vec![0u8; 32]),
+            proposer_address: Bytes::copy_from_slice(&self.validators[self.proposer_index(height)]),
+        }
+    }
+
+    /// The ProcessProposal request for a block of the next height carrying `txs`, with
+    /// `last_commit` as its commit of the previous height.
+    pub fn process_request(
+        &self,
+        txs: &[Bytes],
+        last_commit: pb::CommitInfo,
+    ) -> pb::RequestProcessProposal {
+        let height = self.next_height();
+        let prev = self.blocks.last().map(|b| b.hash).unwrap_or_default();
+        let plain: Vec<Vec<u8>> = txs.iter().map(|t| t.to_vec()).collect();
+        pb::RequestProcessProposal {
+            txs: txs.to_vec(),
+            proposed_last_commit: Some(last_commit),
+            misbehavior: Vec::new(),
+            hash: Bytes::copy_from_slice(&block_hash(height, &plain, prev)),
+            height,
+            time: Some(Self::time(height)),
+            next_validators_hash: Bytes::from(vec![0u8; 32]),
+            proposer_address: Bytes::copy_from_slice(&self.validators[self.proposer_index(height)]),
         }
     }
 
@@ -200,11 +266,21 @@ impl MockConsensus {
     }
 
     fn init_request(&self) -> pb::RequestInitChain {
+        use tendermint_proto::v0_38::crypto::{public_key::Sum, PublicKey};
         pb::RequestInitChain {
             time: Some(Self::time(0)),
             chain_id: self.chain_id.clone(),
             consensus_params: None,
-            validators: Vec::new(),
+            validators: self
+                .validator_pubkeys
+                .iter()
+                .map(|k| pb::ValidatorUpdate {
+                    pub_key: Some(PublicKey {
+                        sum: Some(Sum::Ed25519(k.to_vec())),
+                    }),
+                    power: 10,
+                })
+                .collect(),
             app_state_bytes: serde_json::to_vec(&self.app_state)
                 .expect("JSON values serialise")
                 .into(),
@@ -330,6 +406,14 @@ impl MockConsensus {
             .collect();
         Ok((decided, kept))
     }
+}
+
+/// CometBFT's address of an ed25519 validator key: the first 20 bytes of its SHA-256.
+pub fn consensus_address(pubkey: &[u8; 32]) -> [u8; 20] {
+    let d = Sha256::digest(pubkey);
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&d[..20]);
+    a
 }
 
 /// A deterministic stand-in for CometBFT's block hash.
