@@ -72,12 +72,18 @@ pidfile_alive() {
   [ -f "$1" ] && pid_is_ours "$(cat "$1")" "$2"
 }
 
-# stop_pidfile FILE HOME TIMEOUT: TERM, then KILL after TIMEOUT seconds; removes FILE.
+# stop_pidfile FILE HOME TIMEOUT [ARG]: TERM, then KILL after TIMEOUT seconds; removes FILE.
+# The PID counts as ours when its command line has `--home HOME`, or with ARG, the argument ARG.
 stop_pidfile() {
-  local file="$1" home="$2" timeout="$3" pid waited=0
+  local file="$1" home="$2" timeout="$3" arg="${4:-}" pid waited=0 ours=1
   [ -f "$file" ] || return 0
   pid="$(cat "$file")"
-  if pid_is_ours "$pid" "$home"; then
+  if [ -n "$arg" ]; then
+    pid_has_arg "$pid" "$arg" && ours=0
+  else
+    pid_is_ours "$pid" "$home" && ours=0
+  fi
+  if [ "$ours" -eq 0 ]; then
     kill -TERM "$pid" 2>/dev/null || true
     while pid_running "$pid" && [ "$waited" -lt $((timeout * 10)) ]; do
       sleep 0.1
@@ -178,4 +184,76 @@ find_cometbft() {
       ;;
   esac
   echo "$bin"
+}
+
+# --- the regtest Bitcoin side ---------------------------------------------------------------------
+#   bitcoind/                     regtest datadir; bitcoind/rpc.env holds its RPC port and password
+#   pids/bitcoind, pids/miner     bitcoind (it runs under the sid loader, so never look for it by
+#                                 name) and the mining loop (testnet/btc-miner.sh)
+#   logs/bitcoind.log, logs/miner.log
+
+BTC_DIR="$TESTNET_DIR/bitcoind"
+BTC_WALLET="ballast"
+
+# pid_has_arg PID ARG: running, and ARG is one of its command-line arguments.
+pid_has_arg() {
+  pid_running "$1" || return 1
+  tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
+# btc_cli ARGS...: bitcoin-cli against the testnet's bitcoind (needs $BTC_PREFIX).
+btc_cli() {
+  # shellcheck disable=SC1091
+  . "$BTC_DIR/rpc.env"
+  "$BTC_PREFIX/bin/bitcoin-cli" -regtest -rpcconnect=127.0.0.1 -rpcport="$BTC_RPC_PORT" \
+    -rpcuser=ballast -rpcpassword="$BTC_RPC_PASSWORD" "$@"
+}
+
+# start_bitcoind RPC_PORT P2P_PORT: starts the regtest bitcoind (keeping an existing datadir),
+# waits for its RPC and loads or creates the wallet.
+start_bitcoind() {
+  local rpc_port="$1" p2p_port="$2" pid waited=0
+  mkdir -p "$BTC_DIR" "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
+  if [ ! -f "$BTC_DIR/rpc.env" ]; then
+    {
+      echo "BTC_RPC_PORT=$rpc_port"
+      echo "BTC_P2P_PORT=$p2p_port"
+      echo "BTC_RPC_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$BTC_DIR/rpc.env"
+    chmod 600 "$BTC_DIR/rpc.env"
+  fi
+  # shellcheck disable=SC1091
+  . "$BTC_DIR/rpc.env"
+  "$BTC_PREFIX/bin/bitcoind" -regtest -datadir="$BTC_DIR" -server -listen=1 -bind=127.0.0.1 \
+    -port="$BTC_P2P_PORT" -rpcport="$BTC_RPC_PORT" -rpcbind=127.0.0.1 -rpcallowip=127.0.0.1 \
+    -rpcuser=ballast -rpcpassword="$BTC_RPC_PASSWORD" -fallbackfee=0.0002 -txindex=1 \
+    -printtoconsole=1 </dev/null >>"$TESTNET_DIR/logs/bitcoind.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$TESTNET_DIR/pids/bitcoind"
+  until btc_cli getblockcount >/dev/null 2>&1; do
+    if ! pid_running "$pid"; then
+      echo "bitcoind exited; last lines of $TESTNET_DIR/logs/bitcoind.log:" >&2
+      tail -n 20 "$TESTNET_DIR/logs/bitcoind.log" >&2
+      return 1
+    fi
+    if [ "$waited" -ge 600 ]; then
+      echo "bitcoind's RPC did not answer within 60s; see $TESTNET_DIR/logs/bitcoind.log" >&2
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if ! btc_cli listwallets | grep -q "\"$BTC_WALLET\""; then
+    btc_cli loadwallet "$BTC_WALLET" >/dev/null 2>&1 || btc_cli createwallet "$BTC_WALLET" >/dev/null
+  fi
+  echo "  bitcoind: PID $pid, regtest RPC 127.0.0.1:$BTC_RPC_PORT, datadir $BTC_DIR"
+}
+
+# start_miner SECONDS: mines one regtest block every SECONDS seconds into the wallet.
+start_miner() {
+  BTC_PREFIX="$BTC_PREFIX" BALLAST_TESTNET_DIR="$TESTNET_DIR" \
+    "$ROOT/testnet/btc-miner.sh" --interval "$1" --datadir "$BTC_DIR" \
+    </dev/null >>"$TESTNET_DIR/logs/miner.log" 2>&1 &
+  echo "$!" >"$TESTNET_DIR/pids/miner"
+  echo "  miner: PID $!, a block every ${1}s"
 }
