@@ -126,6 +126,30 @@ pub fn bls_key_path(home: &Path) -> PathBuf {
 /// that is [`BlsKeyFileError::AlreadyExists`].
 pub fn generate_bls_key(home: &Path) -> Result<BlsSecretKey, BlsKeyFileError> {
     let path = bls_key_path(home);
+    if path.symlink_metadata().is_ok() {
+        return Err(BlsKeyFileError::AlreadyExists { path });
+    }
+    let key = new_bls_key()?;
+    write_bls_key(home, &key)?;
+    Ok(key)
+}
+
+/// A key from [`IKM_LEN`] bytes of the OS random source, not written anywhere (for a home that
+/// is planned in memory before its files are written; see [`write_bls_key`]).
+pub fn new_bls_key() -> Result<BlsSecretKey, BlsKeyFileError> {
+    let mut ikm = [0u8; IKM_LEN];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut ikm)
+        .map_err(|e| BlsKeyFileError::Generate(format!("the OS random source failed: {e}")))?;
+    let key = BlsSecretKey::from_ikm(&ikm);
+    ikm.fill(0);
+    key.map_err(|e| BlsKeyFileError::Generate(e.to_string()))
+}
+
+/// Writes `key` to [`bls_key_path`] with mode 0600 (creating `config/` with mode 0700 if it is
+/// missing). An existing file is never replaced: that is [`BlsKeyFileError::AlreadyExists`].
+pub fn write_bls_key(home: &Path, key: &BlsSecretKey) -> Result<(), BlsKeyFileError> {
+    let path = bls_key_path(home);
     let dir = home.join("config");
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -136,21 +160,10 @@ pub fn generate_bls_key(home: &Path) -> Result<BlsSecretKey, BlsKeyFileError> {
             path: dir.clone(),
             source,
         })?;
-    if path.symlink_metadata().is_ok() {
-        return Err(BlsKeyFileError::AlreadyExists { path });
-    }
-    let mut ikm = [0u8; IKM_LEN];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut ikm)
-        .map_err(|e| BlsKeyFileError::Generate(format!("the OS random source failed: {e}")))?;
-    let key = BlsSecretKey::from_ikm(&ikm);
-    ikm.fill(0);
-    let key = key.map_err(|e| BlsKeyFileError::Generate(e.to_string()))?;
     let mut text =
-        serde_json::to_string_pretty(&KeyFile::of(&key)).expect("plain strings always serialise");
+        serde_json::to_string_pretty(&KeyFile::of(key)).expect("plain strings always serialise");
     text.push('\n');
-    write_new_private_file(&dir, &path, text.as_bytes())?;
-    Ok(key)
+    write_new_private_file(&dir, &path, text.as_bytes())
 }
 
 /// Writes `bytes` to a temporary file (0600, fsynced) in `dir`, then links it to `path`, which
@@ -340,6 +353,33 @@ mod tests {
         );
         let loaded = load_bls_key(dir.path()).expect("load").expect("present");
         assert_eq!(loaded.to_bytes(), key.to_bytes());
+    }
+
+    #[test]
+    fn a_key_planned_in_memory_is_written_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("new-home");
+        let key = new_bls_key().expect("new key");
+        write_bls_key(&home, &key).expect("write");
+        assert_eq!(mode_of(&bls_key_path(&home)), 0o600);
+        assert_eq!(
+            load_bls_key(&home)
+                .expect("load")
+                .expect("present")
+                .to_bytes(),
+            key.to_bytes()
+        );
+        let other = new_bls_key().expect("new key");
+        assert_ne!(other.to_bytes(), key.to_bytes());
+        let e = write_bls_key(&home, &other).expect_err("a second write");
+        assert!(matches!(e, BlsKeyFileError::AlreadyExists { .. }), "{e}");
+        assert_eq!(
+            load_bls_key(&home)
+                .expect("load")
+                .expect("present")
+                .to_bytes(),
+            key.to_bytes()
+        );
     }
 
     #[test]
