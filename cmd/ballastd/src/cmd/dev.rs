@@ -6,13 +6,16 @@
 //!
 //! On first start it initialises the home (as `ballastd init` does) if there is none, and
 //! creates a funded dev account: its mnemonic goes to `<home>/key_seed.json` and its key to the
-//! test keyring under the name `dev`.
+//! test keyring under the name `dev`. Until the first block, it also makes sure the validator
+//! has a BLS key (`config/bls_key.json`) listed in genesis, so the dev chain seals a checkpoint
+//! at every epoch's end as a real validator does; it refuses to run without that key.
 
 use crate::config::NodeConfig;
 use crate::home::genesis::GenesisDoc;
 use crate::node::{self, Shutdown};
 use crate::Global;
 use anyhow::Context;
+use ballast_app::bls_key;
 use ballast_app::dev::{serve_rpc, DevChain, DevConfig};
 use ballast_app::{App, AppConfig};
 use ballast_client::keyring::{Backend, Keyring};
@@ -73,6 +76,9 @@ fn prepare_home(args: &Args, g: &Global) -> anyhow::Result<()> {
     }
     let seed_path = home.join("key_seed.json");
     let started = home.join("data").join("dev").exists();
+    if !started {
+        ensure_genesis_bls_key(home)?;
+    }
     if seed_path.exists() || started {
         return Ok(());
     }
@@ -99,6 +105,26 @@ fn prepare_home(args: &Args, g: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes sure the validator (the home's consensus key) has a BLS key file and that genesis lists
+/// that key for it, for a home written before `init` wrote BLS keys.
+fn ensure_genesis_bls_key(home: &std::path::Path) -> anyhow::Result<()> {
+    let consensus = crate::home::keys::read_consensus_key(home)?;
+    let key = bls_key::load_or_generate_bls_key(home)?;
+    let entry = bls_key::genesis_bls_key(&key, consensus.address());
+    let gpath = crate::home::genesis_path(home);
+    let mut genesis = GenesisDoc::load(&gpath)?;
+    if genesis.bls_keys()?.contains(&entry) {
+        return Ok(());
+    }
+    genesis.set_bls_key(entry)?;
+    genesis.save(&gpath)?;
+    tracing::info!(
+        genesis = %gpath.display(),
+        "listed the dev validator's BLS key in genesis"
+    );
+    Ok(())
+}
+
 fn set_private(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
@@ -121,12 +147,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         .metrics_address
         .or(cfg.metrics.enable.then_some(cfg.metrics.address));
 
+    // The dev chain's only validator must sign every checkpoint, or the chain stops at the
+    // first epoch's end: no key is an error here, unlike on `ballastd start`.
+    let bls_key = super::start::load_signing_key(&home)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} does not exist: the dev validator needs its BLS key to sign checkpoints \
+             (restore the file; the chain's genesis lists its public key)",
+            bls_key::bls_key_path(&home).display()
+        )
+    })?;
     let app = App::open(AppConfig {
         home: home.clone(),
         keep_recent: cfg.storage.keep_recent,
         min_retain_blocks: cfg.storage.min_retain_blocks,
         fault: None,
-        bls_key: None,
+        bls_key: Some(bls_key),
     })
     .with_context(|| format!("opening the store under {}", home.display()))?;
     let mut dev_cfg = DevConfig::new(&home);

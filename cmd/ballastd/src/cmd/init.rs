@@ -3,6 +3,10 @@
 //! the only validator, its keys, and a zero signing state). `cometbft start --home <home>`
 //! accepts the result unchanged.
 //!
+//! The node's BLS key (`config/bls_key.json`, 0600) is generated too, and genesis lists it in
+//! `app_state.checkpointing.bls_keys` with its proof of possession: the app refuses a genesis
+//! validator without one.
+//!
 //! Like `<chain>d init` in Cosmos, it refuses to replace an existing home's configuration
 //! unless `--overwrite` is given; existing keys are always kept (the node keeps its identity,
 //! and `data/priv_validator_state.json` keeps guarding against double signing).
@@ -84,7 +88,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     // Everything is checked before the first file is written.
     let keys = NodeKeys::load_or_generate(home)?;
     let node_home = NodeHome::new(&args.chain_id, &args.moniker, &listeners, keys)?;
-    let genesis = GenesisDoc::new(
+    let mut genesis = GenesisDoc::new(
         &args.chain_id,
         vec![GenesisValidator::new(
             &node_home.keys.consensus,
@@ -92,6 +96,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         )],
         ballast_app::genesis::default_app_state(),
     );
+    genesis.set_bls_key(node_home.keys.genesis_bls_key())?;
     node_home.write(home, &genesis)?;
 
     let out = serde_json::json!({
@@ -99,6 +104,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         "chain_id": args.chain_id,
         "node_id": node_home.keys.node.node_id(),
         "validator_address": node_home.keys.consensus.address_hex(),
+        "bls_pubkey": hex::encode(node_home.keys.bls.public_key().to_bytes()),
         "home": home.display().to_string(),
         "abci_address": node_home.node.abci.address,
         "rpc_laddr": node_home.cometbft.rpc_laddr,

@@ -1,6 +1,10 @@
 //! `ballastd start`: serves ABCI (for CometBFT v0.38), gRPC and Prometheus metrics until
 //! SIGINT/SIGTERM, then shuts down cleanly: the consensus call in progress finishes, the servers
 //! stop and the store is closed, so the next start resumes where this one stopped.
+//!
+//! The validator's BLS key (`config/bls_key.json`) signs the checkpoint at every epoch's last
+//! block. Without the file the node still serves (a node that does not validate has none), and
+//! says so; a file it cannot trust (readable by others, malformed, edited) stops it.
 
 use crate::broadcast::CometBroadcaster;
 use crate::config::NodeConfig;
@@ -8,6 +12,7 @@ use crate::node::{self, Shutdown};
 use crate::Global;
 use anyhow::Context;
 use ballast_app::abci::AbciApp;
+use ballast_app::bls_key;
 use ballast_app::server::{ListenAddr, Listener};
 use ballast_app::{App, AppConfig, FaultPoint};
 use std::sync::Arc;
@@ -92,9 +97,37 @@ fn plan(args: Args, g: &Global) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+/// The home's BLS key: `None` (with a warning) when there is no key file, an error when the
+/// file cannot be trusted.
+pub fn load_signing_key(
+    home: &std::path::Path,
+) -> anyhow::Result<Option<Arc<ballast_checkpointing::BlsSecretKey>>> {
+    let path = bls_key::bls_key_path(home);
+    match bls_key::load_bls_key(home) {
+        Ok(Some(key)) => {
+            tracing::info!(
+                path = %path.display(),
+                bls_pubkey = %hex::encode(key.public_key().to_bytes()),
+                "loaded the BLS key that signs checkpoints"
+            );
+            Ok(Some(Arc::new(key)))
+        }
+        Ok(None) => {
+            tracing::warn!(
+                path = %path.display(),
+                "no BLS key file: this node cannot sign checkpoints (fine for a node that is \
+                 not a validator; `ballastd init` writes one)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("refusing to start with this BLS key file")),
+    }
+}
+
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let plan = plan(args, g)?;
     let home = g.home.clone();
+    let bls_key = load_signing_key(&home)?;
     let fault = match std::env::var("BALLAST_FAULT") {
         Ok(s) if !s.is_empty() => Some(FaultPoint::parse(&s).map_err(anyhow::Error::msg)?),
         _ => None,
@@ -104,7 +137,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         keep_recent: plan.keep_recent,
         min_retain_blocks: plan.min_retain_blocks,
         fault,
-        bls_key: None,
+        bls_key,
     };
     let app =
         App::open(config).with_context(|| format!("opening the store under {}", home.display()))?;

@@ -1,8 +1,9 @@
 //! `ballastd testnet generate`: N complete node homes for a local multi-validator network.
 //!
 //! `<output-dir>/node<i>/` is a home as `ballastd init` writes it, and:
-//! - every home has the same `genesis.json`: all N validators (power 10 each) and one funded
-//!   account per node;
+//! - every home has the same `genesis.json`: all N validators (power 10 each), each one's BLS
+//!   key in `app_state.checkpointing.bls_keys`, and one funded account per node;
+//! - every home has its own BLS key in `config/bls_key.json` (0600);
 //! - that account's key is in the home's keyring (name `node<i>`), and its mnemonic in
 //!   `<home>/key_seed.json` as `{"secret": "<mnemonic>", "address": "ballast1..."}` (0600);
 //! - `persistent_peers` lists every other node as `<node id>@<ip>:<p2p port>`;
@@ -129,7 +130,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         let ip_s = ip.to_string();
         let listeners = Listeners::on(&ip_s, &ip_s, &ports);
         let mut node_home =
-            NodeHome::new(&args.chain_id, &moniker, &listeners, NodeKeys::generate())?;
+            NodeHome::new(&args.chain_id, &moniker, &listeners, NodeKeys::generate()?)?;
         node_home.cometbft.addr_book_strict = false;
         node_home.cometbft.allow_duplicate_ip = true;
         node_home.cometbft.timeout_commit = args.timeout_commit.clone();
@@ -183,6 +184,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     );
     for n in &nodes {
         add_account_to(&mut genesis, &n.account, &coins, false)?;
+        genesis.set_bls_key(n.home.keys.genesis_bls_key())?;
     }
 
     for n in &nodes {

@@ -22,6 +22,24 @@ pub enum Cmd {
     /// Bank transactions.
     #[command(subcommand)]
     Bank(BankCmd),
+    /// Checkpointing transactions.
+    #[command(subcommand)]
+    Checkpointing(CheckpointingCmd),
+}
+
+/// `ballastd tx checkpointing` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum CheckpointingCmd {
+    /// Register this node's BLS key (`<home>/config/bls_key.json`) for its validator (the
+    /// consensus key in `<home>/config/priv_validator_key.json`, which signs the registration).
+    /// The `--from` account signs the tx and pays the fee. A validator's key is set once.
+    RegisterBlsKey {
+        /// Key name (or address) in the keyring that signs and pays.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
 }
 
 /// `ballastd tx bank` subcommands.
@@ -113,7 +131,71 @@ pub fn run(c: Cmd, g: &Global) -> anyhow::Result<()> {
             });
             sign_and_broadcast(&tx, &key, vec![any], &summary)
         }
+        Cmd::Checkpointing(CheckpointingCmd::RegisterBlsKey { from, tx }) => {
+            register_bls_key(&from, tx, g)
+        }
     }
+}
+
+/// `tx checkpointing register-bls-key`: the home's BLS key, its proof of possession, and the
+/// consensus key's signature over the registration sign bytes, which name the chain id and the
+/// sending account.
+fn register_bls_key(from: &str, mut tx: TxFlags, g: &Global) -> anyhow::Result<()> {
+    use ballast_checkpointing::register::registration_sign_bytes;
+    use ballast_framework::{Address, ConsensusAddress, MsgHandler};
+
+    let home = g.home.as_path();
+    let bls = ballast_app::bls_key::load_bls_key(home)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} does not exist: expected this node's BLS key (`ballastd init` writes one)",
+            ballast_app::bls_key::bls_key_path(home).display()
+        )
+    })?;
+    let consensus = crate::home::keys::read_consensus_key(home)?;
+    let backend = resolve_backend(tx.keyring_backend.as_deref())?;
+    let keyring = open_keyring(home, backend, true)?;
+    let key = keyring.signing_key(from)?;
+    let from_addr = keyring.show(from)?.address;
+    let signer: Address = from_addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the keyring's address {from_addr:?} does not parse: {e}"))?;
+    // The consensus key signs the chain id, so it must be known before the message is built;
+    // the same id is then used to sign the tx.
+    let chain_id = match &tx.chain_id {
+        Some(c) => c.clone(),
+        None => runtime()?.block_on(async {
+            let rpc: CometRpc = tx.client.rpc()?;
+            anyhow::Ok(rpc.status().await?.node_info.network.to_string())
+        })?,
+    };
+    tx.chain_id = Some(chain_id.clone());
+    let validator = ConsensusAddress(consensus.address());
+    let bls_pubkey = bls.public_key().to_bytes();
+    let sign_bytes = registration_sign_bytes(&chain_id, &validator, &bls_pubkey, &signer);
+    let msg = ballast_proto::ballast::checkpointing::v1::MsgRegisterBlsKey {
+        signer: signer.to_string(),
+        validator_address: validator.0.to_vec(),
+        bls_pubkey: bls_pubkey.to_vec(),
+        pop: bls.proof_of_possession().to_bytes().to_vec(),
+        consensus_pubkey: consensus.public_key().to_vec(),
+        consensus_signature: consensus.sign(&sign_bytes).to_vec(),
+    };
+    let type_url = ballast_checkpointing::MsgRegisterBlsKey::TYPE_URL;
+    let summary = json!({
+        "body": {"messages": [{
+            "@type": type_url,
+            "signer": msg.signer,
+            "validator_address": hex::encode_upper(&msg.validator_address),
+            "bls_pubkey": hex::encode(&msg.bls_pubkey),
+            "pop": hex::encode(&msg.pop),
+            "consensus_pubkey": hex::encode(&msg.consensus_pubkey),
+        }], "memo": tx.memo},
+    });
+    let any = prost_types::Any {
+        type_url: type_url.into(),
+        value: msg.encode_to_vec(),
+    };
+    sign_and_broadcast(&tx, &key, vec![any], &summary)
 }
 
 /// Signs `msgs` with `key` and broadcasts them as `tx` says; exits non-zero if the tx fails.

@@ -6,6 +6,7 @@
 
 use super::keys::Ed25519Key;
 use anyhow::Context;
+use ballast_checkpointing::genesis::{GenesisBlsKey, GenesisState as CheckpointingGenesis};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -121,6 +122,45 @@ impl GenesisDoc {
         }
     }
 
+    /// Puts `entry` into `app_state.checkpointing.bls_keys`, replacing the entry of the same
+    /// validator if there is one (so re-running `init` never leaves two keys for a validator).
+    /// The section must parse before and after the edit.
+    pub fn set_bls_key(&mut self, entry: GenesisBlsKey) -> anyhow::Result<()> {
+        let name = ballast_checkpointing::MODULE_NAME;
+        let section = self
+            .app_state
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        let mut state = CheckpointingGenesis::from_json(&section)
+            .map_err(|e| anyhow::anyhow!("app_state.{name} is invalid: {e}"))?;
+        state.bls_keys.retain(|k| {
+            !k.validator_address
+                .eq_ignore_ascii_case(&entry.validator_address)
+        });
+        state.bls_keys.push(entry);
+        let obj = self
+            .app_state
+            .as_object_mut()
+            .context("app_state is not a JSON object")?;
+        obj.insert(
+            name.to_string(),
+            serde_json::to_value(&state).context("serialising the checkpointing section")?,
+        );
+        Ok(())
+    }
+
+    /// The BLS key entries in `app_state.checkpointing.bls_keys`.
+    pub fn bls_keys(&self) -> anyhow::Result<Vec<GenesisBlsKey>> {
+        let name = ballast_checkpointing::MODULE_NAME;
+        match self.app_state.get(name) {
+            None => Ok(Vec::new()),
+            Some(section) => Ok(CheckpointingGenesis::from_json(section)
+                .map_err(|e| anyhow::anyhow!("app_state.{name} is invalid: {e}"))?
+                .bls_keys),
+        }
+    }
+
     /// Reads a `genesis.json`.
     pub fn load(path: &Path) -> anyhow::Result<GenesisDoc> {
         let text =
@@ -139,4 +179,36 @@ impl GenesisDoc {
 /// The current time as CometBFT writes `genesis_time` (RFC 3339, UTC, nanoseconds).
 pub fn now_rfc3339() -> String {
     tendermint::Time::now().to_rfc3339()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(address: u8, key: u8) -> GenesisBlsKey {
+        GenesisBlsKey {
+            validator_address: hex::encode([address; 20]),
+            bls_pubkey: hex::encode([key; 96]),
+            pop: hex::encode([key; 48]),
+        }
+    }
+
+    #[test]
+    fn a_validators_bls_key_is_added_once_and_replaced() {
+        let mut g = GenesisDoc::new("c-1", Vec::new(), ballast_app::genesis::default_app_state());
+        assert!(g.bls_keys().expect("parses").is_empty());
+        g.set_bls_key(entry(1, 1)).expect("add");
+        g.set_bls_key(entry(2, 2)).expect("add another");
+        // The same validator, in upper-case hex, with a new key: replaced, not duplicated.
+        let mut again = entry(1, 3);
+        again.validator_address = again.validator_address.to_uppercase();
+        g.set_bls_key(again.clone()).expect("replace");
+        assert_eq!(g.bls_keys().expect("parses"), vec![entry(2, 2), again]);
+        // The params are kept.
+        assert!(g.app_state["checkpointing"]["params"].is_object());
+        // A broken section is reported, not overwritten.
+        g.app_state["checkpointing"] = serde_json::json!({"bls_keys": 5});
+        let e = g.set_bls_key(entry(4, 4)).expect_err("broken section");
+        assert!(e.to_string().contains("app_state.checkpointing"), "{e}");
+    }
 }

@@ -6,12 +6,17 @@
 //! - `config/node_key.json`: the ed25519 P2P key, `{"priv_key": {...}}`; the node ID is the
 //!   lower-hex address of its public key;
 //! - `data/priv_validator_state.json`: the double-sign guard, `{"height": "0", "round": 0,
-//!   "step": 0}` for a new key.
+//!   "step": 0}` for a new key;
+//! - `config/bls_key.json`: the BLS12-381 key that signs epoch checkpoints (Ballast's own
+//!   format, see `ballast_app::bls_key`).
 //!
 //! An address is the first 20 bytes of SHA-256 of the 32-byte public key. Key files are 0600.
 
 use super::write_private_file;
 use anyhow::Context;
+use ballast_app::bls_key;
+use ballast_checkpointing::genesis::GenesisBlsKey;
+use ballast_checkpointing::BlsSecretKey;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -47,6 +52,11 @@ impl Ed25519Key {
     /// The 32-byte public key.
     pub fn public_key(&self) -> [u8; 32] {
         *self.0.verification_key().as_bytes()
+    }
+
+    /// An ed25519 signature over `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
     }
 
     /// First 20 bytes of SHA-256 of the public key.
@@ -115,17 +125,14 @@ pub fn address_of(public_key: &[u8; 32]) -> [u8; 20] {
 }
 
 /// The keys `ballastd init` creates for a node.
-///
-/// Extension point: the checkpointing work adds the BLS12-381 key that signs epoch checkpoints
-/// here (as a field generated in [`NodeKeys::load_or_generate`] and written by
-/// [`NodeKeys::write`] to its own 0600 file under `config/`), so every caller of `init` and
-/// `testnet generate` gets it without further changes.
 #[derive(Clone, Debug)]
 pub struct NodeKeys {
     /// The consensus key (`priv_validator_key.json`).
     pub consensus: Ed25519Key,
     /// The P2P key (`node_key.json`); the node ID derives from it.
     pub node: Ed25519Key,
+    /// The BLS key that signs epoch checkpoints (`bls_key.json`).
+    pub bls: BlsSecretKey,
 }
 
 impl NodeKeys {
@@ -140,19 +147,36 @@ impl NodeKeys {
             Some(k) => k,
             None => Ed25519Key::generate(),
         };
-        Ok(NodeKeys { consensus, node })
+        // A BLS key file with loose permissions or edited contents stops init here, before
+        // anything is written: it is never silently replaced.
+        let bls = match bls_key::load_bls_key(home)? {
+            Some(k) => k,
+            None => bls_key::new_bls_key()?,
+        };
+        Ok(NodeKeys {
+            consensus,
+            node,
+            bls,
+        })
     }
 
     /// Fresh keys.
-    pub fn generate() -> NodeKeys {
-        NodeKeys {
+    pub fn generate() -> anyhow::Result<NodeKeys> {
+        Ok(NodeKeys {
             consensus: Ed25519Key::generate(),
             node: Ed25519Key::generate(),
-        }
+            bls: bls_key::new_bls_key()?,
+        })
+    }
+
+    /// This validator's entry in genesis `app_state.checkpointing.bls_keys`.
+    pub fn genesis_bls_key(&self) -> GenesisBlsKey {
+        bls_key::genesis_bls_key(&self.bls, self.consensus.address())
     }
 
     /// Writes the key files (0600) and, unless it exists, a zero `priv_validator_state.json`
-    /// (an existing one holds the last signed height and must survive a re-init).
+    /// (an existing one holds the last signed height and must survive a re-init). An existing
+    /// `bls_key.json` is kept; it must hold this key.
     pub fn write(&self, home: &Path) -> anyhow::Result<()> {
         // A struct, so the fields come out in CometBFT's order.
         #[derive(serde::Serialize)]
@@ -170,6 +194,15 @@ impl NodeKeys {
         write_private_file(&super::priv_validator_key_path(home), &pv)?;
         let nk = serde_json::json!({ "priv_key": self.node.priv_key_json() });
         write_private_file(&super::node_key_path(home), &pretty(&nk))?;
+        match bls_key::load_bls_key(home)? {
+            None => bls_key::write_bls_key(home, &self.bls)?,
+            Some(k) if k.to_bytes() == self.bls.to_bytes() => {}
+            Some(_) => anyhow::bail!(
+                "{} holds another BLS key than the one planned for this home: refusing to \
+                 replace it",
+                bls_key::bls_key_path(home).display()
+            ),
+        }
         let state_path = super::priv_validator_state_path(home);
         if !state_path.exists() {
             let state = serde_json::json!({ "height": "0", "round": 0, "step": 0 });
@@ -181,6 +214,17 @@ impl NodeKeys {
 
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).expect("a JSON value always serialises")
+}
+
+/// The consensus key in `<home>/config/priv_validator_key.json`.
+pub fn read_consensus_key(home: &Path) -> anyhow::Result<Ed25519Key> {
+    let path = super::priv_validator_key_path(home);
+    read_priv_key(&path)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} does not exist: expected the validator's consensus key (run `ballastd init`)",
+            path.display()
+        )
+    })
 }
 
 /// Reads the `priv_key` of a CometBFT key file; `None` when the file does not exist.
