@@ -2,7 +2,7 @@
 //! RPC, through a ballastd's gRPC server.
 
 use anyhow::Context;
-use ballast_client::txbuild::AccountInfo;
+use ballast_client::txbuild::{AccountInfo, ClientError};
 use ballast_proto::cosmos::auth::v1beta1 as auth;
 use ballast_proto::cosmos::bank::v1beta1 as bank;
 use ballast_proto::cosmos::tx::v1beta1 as txpb;
@@ -89,4 +89,67 @@ pub async fn broadcast_sync(url: &str, tx: Vec<u8>) -> anyhow::Result<(u32, Stri
         .into_inner();
     let t = r.tx_response.context("BroadcastTx: no tx_response")?;
     Ok((t.code, t.codespace, t.raw_log))
+}
+
+/// A unary call of the gRPC method `path` (e.g. `/ballast.checkpointing.v1.Query/Checkpoint`),
+/// at `height` (0 = latest). Returns the answer and the height it was read at. A failure that
+/// carries a Ballast codespace and code becomes the same [`ClientError::Query`] as over
+/// CometBFT's `abci_query`, so both transports report it alike.
+pub async fn unary<Req, Resp>(
+    url: &str,
+    path: &'static str,
+    req: Req,
+    height: u64,
+) -> anyhow::Result<(Resp, u64)>
+where
+    Req: Message + Send + Sync + 'static,
+    Resp: Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(channel(url).await?);
+    grpc.ready()
+        .await
+        .with_context(|| format!("gRPC at {url} is not ready"))?;
+    let codec = tonic::codec::ProstCodec::<Req, Resp>::default();
+    let answer = grpc
+        .unary(
+            at_height(req, height),
+            tonic::codegen::http::uri::PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .map_err(|s| status_error(path, &s))?;
+    let answered = answer
+        .metadata()
+        .get("x-cosmos-block-height")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(height);
+    Ok((answer.into_inner(), answered))
+}
+
+/// The error of a failed call: the chain's (codespace, code, log) when the status carries them.
+fn status_error(path: &str, s: &tonic::Status) -> anyhow::Error {
+    let md = s.metadata();
+    let codespace = md
+        .get(ballast_app::grpc::status::CODESPACE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let code = md
+        .get(ballast_app::grpc::status::CODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    match (codespace, code) {
+        (Some(codespace), Some(code)) => {
+            // The server appends " (codespace X, code N)" to the log; the error says it already.
+            let suffix = format!(" (codespace {codespace}, code {code})");
+            let log = s.message().strip_suffix(&suffix).unwrap_or(s.message());
+            ClientError::Query {
+                path: path.to_string(),
+                code,
+                codespace: codespace.to_string(),
+                log: log.to_string(),
+            }
+            .into()
+        }
+        _ => anyhow::anyhow!("{path}: {}: {}", s.code(), s.message()),
+    }
 }

@@ -4,7 +4,8 @@
 use super::client::{runtime, ClientFlags};
 use crate::Global;
 use anyhow::Context;
-use ballast_client::txbuild;
+use ballast_client::txbuild::{self, ClientError};
+use prost::Message;
 use serde_json::{json, Value};
 
 /// `ballastd query` subcommands.
@@ -27,6 +28,72 @@ pub enum Cmd {
         #[command(flatten)]
         flags: ClientFlags,
     },
+    /// Bitcoin light client queries.
+    #[command(subcommand)]
+    Btclightclient(super::query_btclightclient::Cmd),
+    /// Checkpointing queries.
+    #[command(subcommand)]
+    Checkpointing(super::query_checkpointing::Cmd),
+}
+
+/// Flags of the module queries: the node, the output format, and the height to read at.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueryFlags {
+    /// Read at this height (0 = latest).
+    #[arg(long, default_value_t = 0)]
+    pub height: u64,
+    #[command(flatten)]
+    pub client: ClientFlags,
+}
+
+impl QueryFlags {
+    /// Runs the query `path` (the ABCI path, which is also the gRPC method) and decodes the
+    /// answer.
+    pub async fn query<Req, Resp>(&self, path: &'static str, req: Req) -> anyhow::Result<Resp>
+    where
+        Req: Message + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        Ok(self.query_at(path, req).await?.0)
+    }
+
+    /// [`QueryFlags::query`], with the height the answer was read at.
+    pub async fn query_at<Req, Resp>(
+        &self,
+        path: &'static str,
+        req: Req,
+    ) -> anyhow::Result<(Resp, u64)>
+    where
+        Req: Message + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        if let Some(url) = self.client.grpc_url() {
+            return crate::grpc_client::unary(&url, path, req, self.height).await;
+        }
+        let rpc = self.client.rpc()?;
+        let r = rpc
+            .abci_query(path, req.encode_to_vec(), self.height, false)
+            .await?;
+        if r.code.is_err() {
+            return Err(ClientError::Query {
+                path: path.to_string(),
+                code: r.code.value(),
+                codespace: r.codespace,
+                log: r.log,
+            }
+            .into());
+        }
+        let answer = Resp::decode(r.value.as_slice()).map_err(|e| ClientError::Decode {
+            what: path.to_string(),
+            why: e.to_string(),
+        })?;
+        Ok((answer, r.height.value()))
+    }
+
+    /// Prints `v` as `--output` says.
+    pub fn print(&self, v: &Value) {
+        self.client.print(v)
+    }
 }
 
 /// `ballastd query bank` subcommands.
@@ -147,6 +214,8 @@ pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Cmd::Btclightclient(c) => super::query_btclightclient::run(c).await,
+            Cmd::Checkpointing(c) => super::query_checkpointing::run(c).await,
         }
     })
 }
@@ -183,4 +252,37 @@ pub fn parse_hash(s: &str) -> anyhow::Result<[u8; 32]> {
 fn base64_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct QueryCli {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[test]
+    fn query_commands_are_well_formed_and_parse() {
+        QueryCli::command().debug_assert();
+        let parsed = QueryCli::try_parse_from([
+            "query",
+            "checkpointing",
+            "epoch-of-height",
+            "15",
+            "--height",
+            "7",
+        ])
+        .unwrap();
+        match parsed.cmd {
+            Cmd::Checkpointing(super::super::query_checkpointing::Cmd::EpochOfHeight {
+                hub_height,
+                flags,
+            }) => assert_eq!((hub_height, flags.height), (15, 7)),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }

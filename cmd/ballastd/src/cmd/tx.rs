@@ -22,6 +22,9 @@ pub enum Cmd {
     /// Bank transactions.
     #[command(subcommand)]
     Bank(BankCmd),
+    /// Bitcoin light client transactions.
+    #[command(subcommand)]
+    Btclightclient(super::tx_btclightclient::Cmd),
     /// Checkpointing transactions.
     #[command(subcommand)]
     Checkpointing(CheckpointingCmd),
@@ -100,6 +103,7 @@ pub struct TxFlags {
 
 pub fn run(c: Cmd, g: &Global) -> anyhow::Result<()> {
     match c {
+        Cmd::Btclightclient(c) => super::tx_btclightclient::run(c, g),
         Cmd::Bank(BankCmd::Send {
             from,
             to,
