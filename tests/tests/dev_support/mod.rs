@@ -20,6 +20,11 @@ pub fn validator_key() -> tendermint::private_key::Ed25519 {
     tendermint::private_key::Ed25519::try_from(&[42u8; 32][..]).unwrap()
 }
 
+/// The dev validator's BLS key (fixed key material), listed in genesis by [`write_home`].
+pub fn validator_bls_key() -> ballast_checkpointing::BlsSecretKey {
+    ballast_checkpointing::BlsSecretKey::from_ikm(&[42u8; 32]).unwrap()
+}
+
 /// The dev validator.
 pub fn validator() -> tendermint::validator::Info {
     tendermint::validator::Info::new(
@@ -33,6 +38,13 @@ pub fn validator() -> tendermint::validator::Info {
 pub fn write_home(home: &Path, accounts: &[TestAccount], max_block_bytes: u64) {
     let v = validator();
     let config = home.join("config");
+    // Every genesis validator must have a BLS key in genesis (the app refuses InitChain
+    // otherwise).
+    let mut app_state = genesis_app_state(accounts, FUNDS);
+    let address: [u8; 20] = v.address.as_bytes().try_into().unwrap();
+    app_state["checkpointing"] = serde_json::json!({
+        "bls_keys": [ballast_app::bls_key::genesis_bls_key(&validator_bls_key(), address)]
+    });
     std::fs::create_dir_all(&config).unwrap();
     let genesis = serde_json::json!({
         "genesis_time": "2024-05-01T12:00:00.000000000Z",
@@ -52,7 +64,7 @@ pub fn write_home(home: &Path, accounts: &[TestAccount], max_block_bytes: u64) {
             "name": "dev"
         }],
         "app_hash": "",
-        "app_state": genesis_app_state(accounts, FUNDS)
+        "app_state": app_state
     });
     std::fs::write(
         config.join("genesis.json"),
