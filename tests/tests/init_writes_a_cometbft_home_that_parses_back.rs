@@ -129,10 +129,16 @@ fn init_writes_a_cometbft_home_that_parses_back() {
         "the validator address is SHA-256(pubkey)[..20]"
     );
     assert_eq!(v.power.value(), 10);
+    let mut expected = ballast_app::genesis::default_app_state();
+    let bls = ballast_app::bls_key::load_bls_key(&home)
+        .expect("the BLS key file loads")
+        .expect("init writes a BLS key");
+    let address: [u8; 20] = v.address.as_bytes().try_into().expect("20 bytes");
+    expected["checkpointing"]["bls_keys"] =
+        serde_json::json!([ballast_app::bls_key::genesis_bls_key(&bls, address)]);
     assert_eq!(
-        genesis.app_state,
-        ballast_app::genesis::default_app_state(),
-        "app_state is every module's default genesis plus the app section"
+        genesis.app_state, expected,
+        "app_state is every module's default genesis plus the app section and this validator's BLS key"
     );
     assert_eq!(
         printed["validator_address"].as_str(),
