@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod bitcoind;
+pub mod btc_headers;
 pub mod checkpoint_rpc;
 pub mod cli;
 pub mod cometbft;
