@@ -109,7 +109,8 @@ fn prepare_home(args: &Args, g: &Global) -> anyhow::Result<()> {
 /// that key for it, for a home written before `init` wrote BLS keys.
 fn ensure_genesis_bls_key(home: &std::path::Path) -> anyhow::Result<()> {
     let consensus = crate::home::keys::read_consensus_key(home)?;
-    let key = bls_key::load_or_generate_bls_key(home)?;
+    let key = bls_key::load_or_generate_bls_key(home)
+        .context("refusing to start with this BLS key file")?;
     let entry = bls_key::genesis_bls_key(&key, consensus.address());
     let gpath = crate::home::genesis_path(home);
     let mut genesis = GenesisDoc::load(&gpath)?;
