@@ -7,6 +7,7 @@
 //! <home>/config/genesis.json              CometBFT genesis with Ballast's app_state (genesis)
 //! <home>/config/priv_validator_key.json   ed25519 consensus key, 0600 (keys)
 //! <home>/config/node_key.json             ed25519 P2P key, 0600 (keys)
+//! <home>/config/bls_key.json              BLS12-381 checkpoint key, 0600 (ballast_app::bls_key)
 //! <home>/data/priv_validator_state.json   last signed height/round/step, 0600 (keys)
 //! <home>/data/ballast/                    ballastd's store (created by `ballastd start`)
 //! ```
