@@ -257,3 +257,53 @@ start_miner() {
   echo "$!" >"$TESTNET_DIR/pids/miner"
   echo "  miner: PID $!, a block every ${1}s"
 }
+
+# write_vigilante_config CHAIN_ID: vigilante/vigilante.toml, talking to node 0 (its RPC and gRPC)
+# and to the testnet's bitcoind, signing with node 0's account (key `node0` in its keyring).
+write_vigilante_config() {
+  local home="$TESTNET_DIR/node0" grpc
+  mkdir -p "$TESTNET_DIR/vigilante"
+  grpc="$(toml_get "$home/config/ballast.toml" grpc address)"
+  # shellcheck disable=SC1091
+  . "$BTC_DIR/rpc.env"
+  cat >"$TESTNET_DIR/vigilante/vigilante.toml" <<TOML
+# Written by testnet/up.sh.
+data_dir = "data"
+
+[ballast]
+rpc_address = "$(rpc_url "$home")"
+grpc_address = "$grpc"
+chain_id = "$1"
+keyring_dir = "$home"
+keyring_backend = "test"
+key_name = "node0"
+
+[bitcoin]
+rpc_url = "http://127.0.0.1:$BTC_RPC_PORT"
+wallet = "$BTC_WALLET"
+rpc_user = "ballast"
+rpc_password = "$BTC_RPC_PASSWORD"
+network = "regtest"
+
+[submitter]
+poll_interval_ms = 1000
+
+[reporter]
+poll_interval_ms = 500
+TOML
+  chmod 600 "$TESTNET_DIR/vigilante/vigilante.toml"
+}
+
+# start_vigilante BIN: starts ballast-vigilante with the testnet's config.
+start_vigilante() {
+  local config="$TESTNET_DIR/vigilante/vigilante.toml"
+  NO_COLOR=1 "$1" start --config "$config" </dev/null >>"$TESTNET_DIR/logs/vigilante.log" 2>&1 &
+  echo "$!" >"$TESTNET_DIR/pids/vigilante"
+  sleep 1
+  if ! pid_running "$!"; then
+    echo "the vigilante exited at once; last lines of $TESTNET_DIR/logs/vigilante.log:" >&2
+    tail -n 20 "$TESTNET_DIR/logs/vigilante.log" >&2
+    return 1
+  fi
+  echo "  vigilante: PID $!, config $config"
+}

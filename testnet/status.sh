@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shows each node of the local testnet: CometBFT's latest height and app hash (RPC /status),
 # the height and app hash the app reports (RPC /abci_info), and whether the node's ballastd and
-# cometbft processes (from $BALLAST_TESTNET_DIR/pids/) are alive.
+# cometbft processes (from $BALLAST_TESTNET_DIR/pids/) are alive; then bitcoind, the miner and
+# the vigilante, and each epoch's checkpoint status with the Bitcoin heights of its two txs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -19,6 +20,14 @@ fi
 # json_str KEY: the first "KEY": "value" in stdin.
 json_str() {
   grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n 1 | sed 's/.*:[[:space:]]*"\(.*\)"/\1/'
+}
+
+pidfile_alive_arg() {
+  if [ -f "$TESTNET_DIR/$1" ] && pid_has_arg "$(cat "$TESTNET_DIR/$1")" "$2"; then
+    echo "up($(cat "$TESTNET_DIR/$1"))"
+  else
+    echo "down"
+  fi
 }
 
 alive() {
@@ -46,3 +55,37 @@ for ((i = 0; i < N; i++)); do
   printf '%-7s %-8s %-66s %-8s %-14s %-14s %s\n' "node$i" "${height:--}" "${hash:--}" \
     "${app_height:--}" "$(alive "node$i.ballastd" "$home")" "$(alive "node$i.cometbft" "$home")" "$url"
 done
+
+# The Bitcoin side and the checkpoint of every epoch, as node 0 sees them.
+if [ -f "$TESTNET_DIR/bin.env" ]; then
+  # shellcheck disable=SC1091
+  . "$TESTNET_DIR/bin.env"
+fi
+echo
+if [ -f "$BTC_DIR/rpc.env" ] && [ -n "${BTC_PREFIX:-}" ]; then
+  printf 'BITCOIND %s  MINER %s  VIGILANTE %s  BTC_HEIGHT %s\n' \
+    "$(pidfile_alive_arg pids/bitcoind "-datadir=$BTC_DIR")" \
+    "$(pidfile_alive_arg pids/miner "$BTC_DIR")" \
+    "$(pidfile_alive_arg pids/vigilante "$TESTNET_DIR/vigilante/vigilante.toml")" \
+    "$(btc_cli getblockcount 2>/dev/null || echo -)"
+fi
+if [ -n "${TESTNET_BALLASTD:-}" ] && [ -x "$TESTNET_BALLASTD" ]; then
+  node="$(rpc_url "$TESTNET_DIR/node0")"
+  if out="$("$TESTNET_BALLASTD" query checkpointing checkpoints --node "$node" --output json 2>&1)"; then
+    python3 - "$out" <<'PY'
+import json, sys
+cps = json.loads(sys.argv[1]).get("checkpoints", [])
+print("%-6s %-13s %-10s %-10s %-10s %s" % ("EPOCH", "STATUS", "SEALED_AT", "BTC_TX1", "BTC_TX2", "POWER"))
+for c in cps:
+    sealed = next((l["hub_height"] for l in c["lifecycle"] if l["status"] == "SEALED"), "-")
+    sub = c.get("submission") or {}
+    h = lambda p: (sub.get(p) or {}).get("block_height", "-")
+    print("%-6s %-13s %-10s %-10s %-10s %s/%s" % (c["epoch"], c["status"], sealed, h("part0"), h("part1"),
+                                             c["signed_power"], c["total_power"]))
+if not cps:
+    print("no checkpoints yet")
+PY
+  else
+    echo "checkpoints: node0 does not answer ($out)"
+  fi
+fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local N-validator Ballast testnet: N pairs of `ballastd start` + `cometbft start`
-# on 127.0.0.1, all sharing one genesis, wired to each other.
+# on 127.0.0.1, all sharing one genesis, wired to each other; a regtest bitcoind with a mining
+# loop; and `ballast-vigilante`, which relays Bitcoin headers to the chain and writes every
+# sealed checkpoint to Bitcoin (signing with node 0's account).
 #
 #   testnet/up.sh [N]        (re)generate N homes (default 4) and start every node
 #   testnet/up.sh --node I   start node I again (after a crash, a kill or down.sh), keeping its
@@ -18,6 +20,11 @@
 #   BALLAST_TESTNET_CHAIN_ID   chain id (default ballast-testnet-1)
 #   BALLAST_TESTNET_FLAGS      more `ballastd testnet generate` flags, e.g. "--timeout-commit 500ms"
 #   BALLAST_TESTNET_WAIT       seconds to wait for each node's RPC (default 60)
+#   BALLAST_VIGILANTE_BIN      ballast-vigilante to run (default: build it in release)
+#   BALLAST_TESTNET_BTC_RPC_PORT, BALLAST_TESTNET_BTC_P2P_PORT
+#                              bitcoind's regtest ports (default 18443, 18444)
+#   BALLAST_TESTNET_BTC_BLOCK_SECS  seconds between mined Bitcoin blocks (default 2)
+#   BALLAST_TESTNET_NO_BITCOIN=1    start only the Ballast nodes
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -88,6 +95,24 @@ else
   (cd "$ROOT" && . scripts/env.sh && cargo build --release -p ballastd)
   BALLASTD="$(cd "$ROOT" && . scripts/env.sh && echo "$CARGO_TARGET_DIR/release/ballastd")"
 fi
+WITH_BITCOIN=1
+[ "${BALLAST_TESTNET_NO_BITCOIN:-}" = "1" ] && WITH_BITCOIN=0
+VIGILANTE=""
+if [ "$WITH_BITCOIN" = 1 ]; then
+  if [ -n "${BALLAST_VIGILANTE_BIN:-}" ]; then
+    VIGILANTE="$BALLAST_VIGILANTE_BIN"
+    if [ ! -x "$VIGILANTE" ]; then
+      echo "BALLAST_VIGILANTE_BIN=$VIGILANTE is not an executable file" >&2
+      exit 1
+    fi
+  else
+    echo "== building ballast-vigilante (release; BALLAST_VIGILANTE_BIN skips this)"
+    (cd "$ROOT" && . scripts/env.sh && cargo build --release -p ballast-vigilante)
+    VIGILANTE="$(cd "$ROOT" && . scripts/env.sh && echo "$CARGO_TARGET_DIR/release/ballast-vigilante")"
+  fi
+  echo "== installing bitcoind (cached after the first run)"
+  BTC_PREFIX="$("$ROOT/testnet/install-bitcoind.sh" | tail -n 1)"
+fi
 
 # Never wipe a directory this script did not create.
 case "$TESTNET_DIR" in "" | "/" | "$HOME" | "$HOME/")
@@ -109,6 +134,8 @@ touch "$TESTNET_DIR/$TESTNET_MARKER"
 {
   printf 'TESTNET_BALLASTD=%q\n' "$BALLASTD"
   printf 'TESTNET_COMETBFT=%q\n' "$COMETBFT"
+  printf 'TESTNET_VIGILANTE=%q\n' "$VIGILANTE"
+  printf 'BTC_PREFIX=%q\n' "${BTC_PREFIX:-}"
 } >"$TESTNET_DIR/bin.env"
 
 echo "== generating $N validator homes in $TESTNET_DIR"
@@ -135,8 +162,21 @@ for ((i = 0; i < N; i++)); do
   wait_rpc "$i" "$WAIT" || fail
 done
 
+if [ "$WITH_BITCOIN" = 1 ]; then
+  echo "== starting the Bitcoin side"
+  start_bitcoind "${BALLAST_TESTNET_BTC_RPC_PORT:-18443}" "${BALLAST_TESTNET_BTC_P2P_PORT:-18444}" || fail
+  # 101 blocks: the wallet's first coinbase matures, so the vigilante can pay for checkpoints.
+  btc_cli -rpcwallet="$BTC_WALLET" -generate 101 >/dev/null || fail
+  start_miner "${BALLAST_TESTNET_BTC_BLOCK_SECS:-2}"
+  write_vigilante_config "${BALLAST_TESTNET_CHAIN_ID:-ballast-testnet-1}"
+  start_vigilante "$VIGILANTE" || fail
+fi
+
 echo "== testnet up: $N validators, chain ${BALLAST_TESTNET_CHAIN_ID:-ballast-testnet-1}"
 for ((i = 0; i < N; i++)); do
   echo "  node$i  rpc $(rpc_url "$TESTNET_DIR/node$i")  home $TESTNET_DIR/node$i"
 done
-echo "  logs in $TESTNET_DIR/logs; testnet/status.sh shows heights; testnet/down.sh stops it"
+if [ "$WITH_BITCOIN" = 1 ]; then
+  echo "  bitcoind regtest RPC 127.0.0.1:$BTC_RPC_PORT (password in $BTC_DIR/rpc.env); vigilante config $TESTNET_DIR/vigilante/vigilante.toml"
+fi
+echo "  logs in $TESTNET_DIR/logs; testnet/status.sh shows heights and checkpoints; testnet/down.sh stops it"

@@ -231,8 +231,9 @@ pub struct ScriptTestnet {
 }
 
 impl ScriptTestnet {
-    /// The environment the scripts get: this testnet's directory, this workspace's ballastd,
-    /// `cometbft`, node 0's base port, and extra `ballastd testnet generate` flags.
+    /// The environment the scripts get: this testnet's directory, this workspace's ballastd and
+    /// ballast-vigilante, `cometbft`, node 0's base port, extra `ballastd testnet generate`
+    /// flags, free ports for bitcoind and a Bitcoin block every second.
     pub fn new(dir: &Path, cometbft: &Path, base_port: u16, generate_flags: &str) -> Self {
         ScriptTestnet {
             dir: dir.to_path_buf(),
@@ -245,6 +246,21 @@ impl ScriptTestnet {
                 ("COMETBFT_BIN".into(), cometbft.display().to_string()),
                 ("BALLAST_TESTNET_BASE_PORT".into(), base_port.to_string()),
                 ("BALLAST_TESTNET_FLAGS".into(), generate_flags.into()),
+                (
+                    "BALLAST_VIGILANTE_BIN".into(),
+                    crate::node::workspace_bin("ballast-vigilante", "BALLAST_VIGILANTE_BIN")
+                        .display()
+                        .to_string(),
+                ),
+                (
+                    "BALLAST_TESTNET_BTC_RPC_PORT".into(),
+                    crate::node::free_port().to_string(),
+                ),
+                (
+                    "BALLAST_TESTNET_BTC_P2P_PORT".into(),
+                    crate::node::free_port().to_string(),
+                ),
+                ("BALLAST_TESTNET_BTC_BLOCK_SECS".into(), "1".into()),
             ],
             stopped: false,
         }
@@ -271,6 +287,12 @@ impl ScriptTestnet {
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
+    }
+
+    /// Sets (or replaces) one environment variable of the scripts.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
     }
 
     /// `testnet/up.sh <n>`.

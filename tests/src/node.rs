@@ -9,19 +9,25 @@ use std::time::{Duration, Instant};
 /// The `ballastd` binary built by this workspace (`cargo test --workspace` builds it first;
 /// `BALLASTD_BIN` overrides).
 pub fn ballastd_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("BALLASTD_BIN") {
+    workspace_bin("ballastd", "BALLASTD_BIN")
+}
+
+/// A binary of this workspace, next to the test executables (`cargo test --workspace` builds
+/// every binary first); the environment variable `env` overrides it.
+pub fn workspace_bin(name: &str, env: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    // Test executables live in target/<profile>/deps; the binary in target/<profile>.
+    // Test executables live in target/<profile>/deps; the binaries in target/<profile>.
     let exe = std::env::current_exe().expect("the test binary knows its own path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test binaries live in target/<profile>/deps");
-    let bin = dir.join("ballastd");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "ballastd is not built at {}: run `cargo build -p ballastd` or the whole `cargo test --workspace`",
+        "{name} is not built at {}: run `cargo build -p {name}` or the whole `cargo test --workspace`",
         bin.display()
     );
     bin

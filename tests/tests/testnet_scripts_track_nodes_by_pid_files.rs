@@ -7,7 +7,10 @@
 //! - it starts N pairs, records their PIDs, and waits for every RPC;
 //! - status.sh reports live and dead processes;
 //! - after kill -9, `up.sh --node I` restarts that node, and refuses while it runs;
-//! - down.sh stops every recorded process and nothing else.
+//! - down.sh stops every recorded process and nothing else;
+//! - the Bitcoin side: up.sh installs and starts a regtest bitcoind (it runs under the sid
+//!   loader, so it is tracked by its PID file and its `-datadir` argument), a mining loop and the
+//!   vigilante; status.sh shows them and the Bitcoin height grows; down.sh stops all three.
 
 use ballast_tests::cometbft::{free_port_block, process_running, rpc, ScriptTestnet};
 use std::os::unix::fs::PermissionsExt;
@@ -95,7 +98,44 @@ fn testnet_scripts_track_nodes_by_pid_files() {
         assert!(log.contains("ABCI listening on"), "{log}");
     }
     let status = net.script("status.sh", &[]).unwrap();
-    assert_eq!(status.matches("up(").count(), 4, "{status}");
+    let node_lines: Vec<&str> = status.lines().filter(|l| l.starts_with("node")).collect();
+    assert_eq!(node_lines.len(), 2, "{status}");
+    assert!(
+        node_lines.iter().all(|l| l.matches("up(").count() == 2),
+        "{status}"
+    );
+    // bitcoind, the miner and the vigilante run, and Bitcoin blocks are being mined.
+    let btc_line = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("BITCOIND"))
+            .unwrap_or_else(|| panic!("no Bitcoin line in {status}"))
+            .to_string()
+    };
+    let line = btc_line(&status);
+    assert_eq!(line.matches("up(").count(), 3, "{line}");
+    let btc_height = |line: &str| -> u64 { line.rsplit(' ').next().unwrap().parse().unwrap_or(0) };
+    let first = btc_height(&line);
+    assert!(first >= 101, "up.sh mines 101 blocks first: {line}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while btc_height(&btc_line(&net.script("status.sh", &[]).unwrap())) <= first {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the miner mines no block"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let side_pids: Vec<u32> = ["bitcoind", "miner", "vigilante"]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(net.dir.join("pids").join(p))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(side_pids.iter().all(|p| process_running(*p)));
 
     // kill -9 node 1: status.sh sees it down, up.sh --node restarts only it.
     net.kill9(1).unwrap();
@@ -125,7 +165,11 @@ fn testnet_scripts_track_nodes_by_pid_files() {
     )
     .unwrap();
 
-    let all: Vec<u32> = [pids[0], pids[1]].into_iter().chain(restarted).collect();
+    let all: Vec<u32> = [pids[0], pids[1]]
+        .into_iter()
+        .chain(restarted)
+        .chain(side_pids)
+        .collect();
     net.down().unwrap();
     for pid in all {
         assert!(!process_running(pid), "PID {pid} survived down.sh");
