@@ -51,6 +51,8 @@ fn cometbft_four_nodes_from_testnet_up_reach_height_30() {
         base,
         "--timeout-commit 500ms",
     );
+    // Consensus only: the Bitcoin side has its own test.
+    net.set_env("BALLAST_TESTNET_NO_BITCOIN", "1");
     net.up(N).unwrap();
     let addrs: Vec<String> = (0..N).map(|i| net.rpc_addr(i).unwrap()).collect();
 
