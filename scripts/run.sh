@@ -2,8 +2,11 @@
 # A running Ballast chain on this machine, from a fresh clone:
 #   - with a cometbft v0.38 binary (COMETBFT_BIN, or `cometbft` on PATH): a real 4-validator
 #     testnet (testnet/up.sh 4), and a transfer made with the CLI on node 0;
-#   - without one: `ballastd dev`, a single-process development chain (not a validator), with a
-#     funded dev account, and a transfer made with the CLI.
+#   - without one: `ballastd dev`, a single-process development chain, with a funded dev
+#     account, and a transfer made with the CLI;
+#   - either way, a regtest bitcoind with a mining loop and `ballast-vigilante`: epoch 1's
+#     checkpoint is written to Bitcoin and followed until it is FINALIZED (BALLAST_RUN_NO_BITCOIN=1
+#     skips this).
 # The chain keeps running after this script returns; it prints how to use and stop it.
 #   scripts/run.sh          start (or restart) and demo
 #   scripts/run.sh stop     stop what it started
@@ -29,7 +32,24 @@ stop_dev() {
   fi
 }
 
+# The Bitcoin side of the dev chain lives in $DEV_HOME/btc (testnet/lib.sh's layout).
+dev_btc_lib() {
+  BALLAST_TESTNET_DIR="$DEV_HOME/btc"
+  ROOT="$PWD"
+  # shellcheck source=testnet/lib.sh
+  . testnet/lib.sh
+}
+
+stop_dev_btc() {
+  [ -d "$DEV_HOME/btc/pids" ] || return 0
+  dev_btc_lib
+  stop_pidfile "$TESTNET_DIR/pids/vigilante" "" 15 "$TESTNET_DIR/vigilante/vigilante.toml"
+  stop_pidfile "$TESTNET_DIR/pids/miner" "" 15 "$BTC_DIR"
+  stop_pidfile "$TESTNET_DIR/pids/bitcoind" "" 15 "-datadir=$BTC_DIR"
+}
+
 if [ "${1:-}" = "stop" ]; then
+  stop_dev_btc
   stop_dev
   if [ -n "$COMET" ] && [ -x testnet/down.sh ]; then testnet/down.sh || true; fi
   exit 0
@@ -52,7 +72,16 @@ if [ -n "$COMET" ]; then
 else
   echo "== no cometbft (set COMETBFT_BIN or put cometbft on PATH for the real 4-node testnet)"
   echo "== starting ballastd dev: a single-process development chain, not a validator"
+  stop_dev_btc
   stop_dev
+  # A fresh chain each run, like the fresh regtest chain below (only a directory that holds a
+  # dev home, or nothing, is wiped).
+  if [ -f "$DEV_HOME/config/genesis.json" ] || [ -z "$(ls -A "$DEV_HOME" 2>/dev/null)" ]; then
+    rm -rf "$DEV_HOME"
+  else
+    echo "$DEV_HOME is not a ballastd dev home; set BALLAST_DEV_HOME" >&2
+    exit 1
+  fi
   mkdir -p "$DEV_HOME"
   RPC_PORT="${BALLAST_DEV_RPC_PORT:-26657}"
   NODE="tcp://127.0.0.1:$RPC_PORT"
@@ -69,6 +98,8 @@ else
   STOP_HINT="scripts/run.sh stop"
   STATUS_HINT="$BALLASTD status --node $NODE"
 fi
+WITH_BITCOIN=1
+[ "${BALLAST_RUN_NO_BITCOIN:-}" = "1" ] && WITH_BITCOIN=0
 
 for _ in $(seq 1 300); do
   h="$("$BALLASTD" status --node "$NODE" --output json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["sync_info"]["latest_block_height"])' 2>/dev/null || echo 0)"
@@ -84,6 +115,50 @@ DEMO="$("$BALLASTD" keys add demo --home "$HOME0" --keyring-backend test --outpu
 echo "== balance of $DEMO"
 "$BALLASTD" query bank balances "$DEMO" --node "$NODE"
 
+if [ "$WITH_BITCOIN" = 1 ]; then
+  if [ -z "$COMET" ]; then
+    echo "== the Bitcoin side: regtest bitcoind, a block every 2 s, and ballast-vigilante"
+    cargo build --release --locked -p ballast-vigilante
+    VIGILANTE="$CARGO_TARGET_DIR/release/ballast-vigilante"
+    BTC_PREFIX="$(testnet/install-bitcoind.sh | tail -n 1)"
+    dev_btc_lib
+    mkdir -p "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
+    start_bitcoind "${BALLAST_DEV_BTC_RPC_PORT:-18453}" "${BALLAST_DEV_BTC_P2P_PORT:-18454}"
+    btc_cli -rpcwallet="$BTC_WALLET" -generate 101 >/dev/null
+    start_miner 2
+    # The vigilante signs with the dev account; the dev node serves gRPC on ballast.toml's address.
+    mkdir -p "$TESTNET_DIR/vigilante"
+    . "$BTC_DIR/rpc.env"
+    cat >"$TESTNET_DIR/vigilante/vigilante.toml" <<TOML
+data_dir = "data"
+[ballast]
+rpc_address = "$NODE"
+grpc_address = "$(toml_get "$DEV_HOME/config/ballast.toml" grpc address)"
+chain_id = "$(toml_get "$DEV_HOME/config/ballast.toml" "" chain_id)"
+keyring_dir = "$DEV_HOME"
+keyring_backend = "test"
+key_name = "dev"
+[bitcoin]
+rpc_url = "http://127.0.0.1:$BTC_RPC_PORT"
+wallet = "$BTC_WALLET"
+rpc_user = "ballast"
+rpc_password = "$BTC_RPC_PASSWORD"
+network = "regtest"
+TOML
+    start_vigilante "$VIGILANTE"
+    STOP_HINT="scripts/run.sh stop"
+  fi
+  echo "== following epoch 1's checkpoint (sealed at height 11, then on Bitcoin to FINALIZED)"
+  last=""
+  for _ in $(seq 1 300); do
+    st="$("$BALLASTD" query checkpointing checkpoint 1 --node "$NODE" --output json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"]["status"])' 2>/dev/null || echo none)"
+    [ "$st" != "$last" ] && echo "   epoch 1: $st" && last="$st"
+    [ "$st" = "FINALIZED" ] && break
+    sleep 1
+  done
+  "$BALLASTD" query checkpointing checkpoint 1 --node "$NODE"
+fi
+
 cat <<EOT
 
 Ballast is running.
@@ -91,5 +166,6 @@ Ballast is running.
   RPC:      $NODE   (CometBFT JSON-RPC; CosmJS and ballastd's CLI use it)
   status:   $STATUS_HINT
   send:     $BALLASTD tx bank send $FROM <address> 1000ubal --home $HOME0 --keyring-backend test --node $NODE
+  checkpoints: $BALLASTD query checkpointing checkpoints --node $NODE
   stop:     $STOP_HINT
 EOT
