@@ -1,5 +1,6 @@
-//! `ballast-vigilante`: the checkpoint submitter and the Bitcoin reporter (being written).
+//! `ballast-vigilante`: submits Ballast checkpoints to Bitcoin and relays Bitcoin headers and
+//! SPV proofs to Ballast. See the library docs and `ballast-vigilante --help`.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("ballast-vigilante is not built yet")
+fn main() -> std::process::ExitCode {
+    ballast_vigilante::cli::main()
 }
