@@ -21,6 +21,7 @@ pub mod driver;
 pub mod grpc;
 pub mod keys;
 pub mod node;
+pub mod vigilante;
 
 /// The chain id every harness chain uses.
 pub const CHAIN_ID: &str = "ballast-test-1";

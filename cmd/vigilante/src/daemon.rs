@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The longest wait between retries.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Loads the signing key from the configured keyring.
 pub fn load_key(cfg: &Config) -> anyhow::Result<ballast_client::keyring::SigningKey> {
@@ -99,13 +99,13 @@ async fn poll_loop<T: Poll>(
                 interval
             }
             Err(e) if e.unreachable() => {
-                tracing::warn!(task = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "a node is unreachable; retrying");
+                tracing::warn!(task = %name, error = %e, retry_in_ms = backoff.as_millis() as u64, "a node is unreachable; retrying");
                 let w = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 w
             }
             Err(e) => {
-                tracing::warn!(task = name, error = %e, "poll failed; retrying");
+                tracing::warn!(task = %name, error = %e, "poll failed; retrying");
                 interval
             }
         };
@@ -263,7 +263,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             continue;
         };
         if let Err(e) = result {
-            tracing::error!(task = name, error = %e, "task panicked; stopping the daemon");
+            tracing::error!(task = %name, error = %e, "task panicked; stopping the daemon");
             failed.get_or_insert(name);
             let _ = stop_tx.send(true);
         }

@@ -198,6 +198,11 @@ impl Submitter {
                         tracing::warn!(epoch, error = %e, "reconciling a submitted checkpoint failed; retrying next poll");
                     }
                 }
+                ck_pb::CheckpointStatus::Submitted | ck_pb::CheckpointStatus::Confirmed => {
+                    // Ballast saw the txs in blocks: if a reorg puts them back in the mempool,
+                    // a bump waits rbf_after_blocks from now, not from the broadcast.
+                    self.last_confirmed_at.insert(epoch, height);
+                }
                 _ => {}
             }
         }
@@ -384,7 +389,14 @@ impl Submitter {
         let att = self.last_attempt(epoch)?.clone();
         let (tx1, tx2) = self.decode_pair(epoch, &att)?;
         fault::maybe_die(self.fault, FaultPoint::AfterPersist);
-        self.btc.send(&tx1).await?;
+        // A tx2-only replacement keeps a tx1 that may be confirmed already, whose spent
+        // outputs would make bitcoind call it a tx with missing inputs.
+        if !matches!(
+            self.btc.tx_state(att.tx1_txid).await?,
+            TxState::Confirmed { .. }
+        ) {
+            self.btc.send(&tx1).await?;
+        }
         fault::maybe_die(self.fault, FaultPoint::AfterTx1);
         self.btc.send(&tx2).await?;
         fault::maybe_die(self.fault, FaultPoint::AfterTx2);
