@@ -556,6 +556,20 @@ pub fn wallet_checkpoint_txs(btc: &BitcoinD, tag: CheckpointTag) -> Vec<WalletCh
     out
 }
 
+/// Polls `cond` every 100 ms until it holds (true) or `timeout` passes (false).
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether `txid` is in bitcoind's mempool.
 pub fn in_mempool(btc: &BitcoinD, txid: &Txid) -> bool {
     btc.rpc().get_raw_mempool().unwrap().contains(txid)

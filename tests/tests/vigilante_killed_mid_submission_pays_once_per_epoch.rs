@@ -5,7 +5,8 @@
 //!    tx1 is in the mempool, tx2 is not (but is in the state file). Restarted with
 //!    `after-persist`, it rebroadcasts that same tx2, then dies after persisting the next
 //!    epoch's pair, before broadcasting it.
-//! 2. Restarted without a fault, it broadcasts exactly the persisted pair.
+//! 2. Restarted without a fault, it broadcasts exactly the persisted pair. bitcoind is then
+//!    restarted without its saved mempool: the same pair is back in its mempool.
 //! 3. After mining, the wallet holds exactly one tx1 and one tx2 per epoch (no double payment),
 //!    each tx2 spending its epoch's tx1, and both interrupted epochs reach SUBMITTED with those
 //!    txs.
@@ -14,7 +15,7 @@ use ballast_checkpointing::encoding::CheckpointTag;
 use ballast_proto::ballast::checkpointing::v1::CheckpointStatus as S;
 use ballast_tests::bitcoind::BitcoinD;
 use ballast_tests::vigilante::{
-    in_mempool, wallet_checkpoint_txs, DevChain, Vigilante, VigilanteConfig,
+    in_mempool, wait_for, wallet_checkpoint_txs, DevChain, Vigilante, VigilanteConfig,
 };
 use bitcoin::hashes::Hash;
 use bitcoin::{Transaction, Txid};
@@ -49,7 +50,7 @@ fn persisted(data_dir: &Path) -> BTreeMap<u64, Vec<(Transaction, Transaction)>> 
 
 #[test]
 fn vigilante_killed_mid_submission_pays_once_per_epoch() {
-    let btc = BitcoinD::start().unwrap();
+    let mut btc = BitcoinD::start().unwrap();
     btc.mine(110).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let chain = DevChain::start(&dir.path().join("dev"), 200);
@@ -118,6 +119,20 @@ fn vigilante_killed_mid_submission_pays_once_per_epoch() {
         WAIT,
     );
     assert!(in_mempool(&btc, &e2_tx1) && in_mempool(&btc, &e2_tx2));
+
+    // bitcoind restarts without its saved mempool. Whether its wallet (which resubmits its
+    // txs on load) or the vigilante puts the pair back, it is the same pair. (SIGKILL would
+    // also lose regtest's unflushed blocks, and with them the coins of every pair.)
+    btc.stop().unwrap();
+    let _ = std::fs::remove_file(btc.datadir().join("regtest").join("mempool.dat"));
+    btc.restart().unwrap();
+    assert!(
+        wait_for(WAIT, || in_mempool(&btc, &e2_tx1)
+            && in_mempool(&btc, &e2_tx2)),
+        "epoch {e2}'s pair is back in the mempool:\n{}",
+        vig.log_tail(30)
+    );
+    assert!(vig.is_running());
 
     // 3. Mine: both epochs reach SUBMITTED with the very txs that were persisted.
     btc.mine(1).unwrap();

@@ -1,5 +1,5 @@
 //! The vigilante's reporter (submitter off) keeps `ballastd dev`'s light client on a real
-//! regtest bitcoind's best chain:
+//! regtest bitcoind's best chain (its queries going over ABCI through CometBFT's RPC):
 //!
 //! - from the genesis base it relays 101 headers in batches of at most `header_batch_size`;
 //! - bitcoind stops and comes back (blocks mined meanwhile on restart): the reporter logs that
@@ -25,6 +25,8 @@ fn vigilante_reporter_follows_bitcoind_across_restarts_and_reorgs() {
     let mut cfg = VigilanteConfig::new(&chain, &btc, &dir.path().join("vigilante-data"));
     cfg.submitter = false;
     cfg.header_batch_size = 30;
+    // Queries as ABCI queries through CometBFT's RPC (the other tests use gRPC).
+    cfg.ballast_grpc = String::new();
     let config_path = dir.path().join("vigilante.toml");
     cfg.write(&config_path);
     let mut vig = Vigilante::start(&config_path, &[]);

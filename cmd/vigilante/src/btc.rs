@@ -535,6 +535,45 @@ impl BtcRpc {
         }
     }
 
+    /// Whether `outpoint` is unspent: in the UTXO set, and (with `include_mempool`) not spent
+    /// by a mempool tx.
+    pub async fn is_unspent(
+        self: &Arc<Self>,
+        outpoint: bitcoin::OutPoint,
+        include_mempool: bool,
+    ) -> Result<bool, BtcError> {
+        let v: Value = self
+            .call(
+                "gettxout",
+                vec![
+                    json!(outpoint.txid.to_string()),
+                    json!(outpoint.vout),
+                    json!(include_mempool),
+                ],
+            )
+            .await?;
+        Ok(!v.is_null())
+    }
+
+    /// Whether some input of `tx` is spent for good: its funding tx is in the best chain but
+    /// the output is no longer in the UTXO set. An input whose funding tx is not in the chain
+    /// (bitcoind lost blocks, or a reorg removed them) is *not* spent for good: that tx may
+    /// come back, and with it `tx`.
+    pub async fn has_input_spent_in_chain(
+        self: &Arc<Self>,
+        tx: &Transaction,
+    ) -> Result<bool, BtcError> {
+        for input in &tx.input {
+            let funding = self.tx_state(input.previous_output.txid).await?;
+            if matches!(funding, TxState::Confirmed { .. })
+                && !self.is_unspent(input.previous_output, false).await?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Unlocks coins locked by [`fund`](Self::fund) for a tx that will not be sent.
     pub async fn unlock(self: &Arc<Self>, tx: &Transaction) -> Result<(), BtcError> {
         let outs: Vec<Value> = tx

@@ -537,6 +537,13 @@ impl Submitter {
             }
             Err(e) => match classify_send_error(&e) {
                 SendFailure::InputsSpent => {
+                    if !self.btc.has_input_spent_in_chain(&tx1).await? {
+                        // The coins are missing, not spent: bitcoind is behind (it lost blocks
+                        // in a crash, or a reorg removed the funding tx). A fresh pair now could
+                        // confirm beside this one once the coins are back.
+                        tracing::warn!(epoch, tx1 = %last.tx1_txid, error = %e, "the inputs of the checkpoint txs are not in bitcoind's chain; waiting for them to come back");
+                        return Ok(());
+                    }
                     tracing::info!(epoch, tx1 = %last.tx1_txid, error = %e, "the inputs of the last checkpoint txs were spent elsewhere; building a fresh pair");
                     let (p0, p1) = self.parts(epoch)?;
                     let rate = last.fee_rate_sat_vb.max(self.cfg.fee_rate_sat_vb);
