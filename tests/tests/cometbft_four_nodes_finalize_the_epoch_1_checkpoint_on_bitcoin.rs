@@ -5,6 +5,9 @@
 //! in its lifecycle. `testnet/status.sh` shows it. Runs only when `COMETBFT_BIN` names a
 //! cometbft binary; otherwise it prints "skipped".
 
+// Test code waits on the wall clock; only consensus code must not read it.
+#![allow(clippy::disallowed_methods)]
+
 use ballast_proto::ballast::checkpointing::v1 as pb;
 use ballast_tests::checkpoint_rpc;
 use ballast_tests::cometbft::{cometbft_bin, free_port_block, wait_for_height, ScriptTestnet};

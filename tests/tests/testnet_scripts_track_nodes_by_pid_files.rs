@@ -12,6 +12,9 @@
 //!   loader, so it is tracked by its PID file and its `-datadir` argument), a mining loop and the
 //!   vigilante; status.sh shows them and the Bitcoin height grows; down.sh stops all three.
 
+// Test code waits on the wall clock; only consensus code must not read it.
+#![allow(clippy::disallowed_methods)]
+
 use ballast_tests::cometbft::{free_port_block, process_running, rpc, ScriptTestnet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
