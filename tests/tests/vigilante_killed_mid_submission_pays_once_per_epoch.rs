@@ -114,6 +114,11 @@ fn vigilante_killed_mid_submission_pays_once_per_epoch() {
 
     // 2. A normal restart broadcasts exactly the persisted pair of the second epoch.
     let mut vig = Vigilante::start(&config_path, &[]);
+    // First the coins of the unsent pair are locked, so that no new epoch can spend them.
+    vig.wait_log(
+        &["the unspent wallet coins of recorded checkpoint txs are locked"],
+        WAIT,
+    );
     vig.wait_log(
         &["rebroadcast checkpoint txs", &format!("epoch={e2} ")],
         WAIT,

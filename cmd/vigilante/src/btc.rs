@@ -13,6 +13,11 @@ use bitcoincore_rpc::{Auth, Client, RpcApi};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the wallet may stay unloaded (after a bitcoind restart) before the vigilante loads
+/// it itself.
+pub const WALLET_LOAD_GRACE: Duration = Duration::from_secs(5);
 
 /// bitcoind's "Invalid address or key" (unknown tx or block).
 pub const RPC_INVALID_ADDRESS_OR_KEY: i32 = -5;
@@ -124,6 +129,7 @@ pub struct BtcRpc {
     auth: BitcoinAuth,
     network: bitcoin::Network,
     client: Mutex<Option<Arc<Client>>>,
+    wallet_missing_since: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for BtcRpc {
@@ -205,6 +211,7 @@ impl BtcRpc {
             auth,
             network,
             client: Mutex::new(None),
+            wallet_missing_since: Mutex::new(None),
         }
     }
 
@@ -264,21 +271,35 @@ impl BtcRpc {
         loop {
             let client = self.client()?;
             match client.call::<T>(method, args) {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    *self.lock_missing() = None;
+                    return Ok(v);
+                }
                 Err(e) => {
                     let err = self.classify(method, e);
                     if err.is_unreachable() {
                         self.reset();
                     }
                     if err.code() == Some(RPC_WALLET_NOT_FOUND) && !loaded_wallet {
-                        loaded_wallet = true;
-                        self.load_wallet_blocking()?;
-                        continue;
+                        // Whoever restarted bitcoind usually loads the wallet at once; load it
+                        // only once it has stayed unloaded for a while, so as not to race them.
+                        let since = *self.lock_missing().get_or_insert_with(Instant::now);
+                        if since.elapsed() >= WALLET_LOAD_GRACE {
+                            loaded_wallet = true;
+                            self.load_wallet_blocking()?;
+                            continue;
+                        }
                     }
                     return Err(err);
                 }
             }
         }
+    }
+
+    fn lock_missing(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.wallet_missing_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn load_wallet_blocking(&self) -> Result<(), BtcError> {
@@ -290,9 +311,9 @@ impl BtcRpc {
             }
             Err(e) => {
                 let err = self.classify("loadwallet", e);
-                // Loaded meanwhile (-35 in recent versions): fine.
+                // Loaded (-35) or being loaded (-4) by someone else meanwhile: fine.
                 if let BtcError::Rpc { message, .. } = &err {
-                    if message.contains("already loaded") {
+                    if message.contains("already loaded") || message.contains("already loading") {
                         return Ok(());
                     }
                 }
@@ -586,6 +607,29 @@ impl BtcRpc {
         self.call::<Value>("lockunspent", vec![json!(true), json!(outs)])
             .await
             .map(|_| ())
+    }
+
+    /// Locks the wallet coins `tx` spends, so that the wallet funds nothing else with them
+    /// (`lockunspent`, one coin at a time; coins already spent or unknown are skipped).
+    /// Returns how many are locked now.
+    pub async fn lock_inputs(self: &Arc<Self>, tx: &Transaction) -> Result<usize, BtcError> {
+        let mut locked = 0;
+        for i in &tx.input {
+            let out = json!([{"txid": i.previous_output.txid.to_string(), "vout": i.previous_output.vout}]);
+            match self
+                .call::<Value>("lockunspent", vec![json!(false), out])
+                .await
+            {
+                Ok(_) => locked += 1,
+                Err(BtcError::Rpc { message, .. }) if message.contains("already locked") => {
+                    locked += 1
+                }
+                // Spent, or not a wallet coin: nothing to keep.
+                Err(e) if e.code() == Some(RPC_INVALID_PARAMETER) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(locked)
     }
 }
 

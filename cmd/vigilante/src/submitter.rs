@@ -104,6 +104,8 @@ pub struct Submitter {
     state: SubmitterState,
     tag: Option<CheckpointTag>,
     fault: Option<FaultPoint>,
+    /// Whether the coins of the recorded pairs were locked in the wallet since this start.
+    coins_locked: bool,
     /// Per epoch, the last bitcoind height at which both of its txs were seen confirmed: a
     /// pair that a reorg put back in the mempool is bumped only `rbf_after_blocks` after that.
     last_confirmed_at: BTreeMap<u64, u64>,
@@ -134,6 +136,7 @@ impl Submitter {
             state,
             tag: None,
             fault,
+            coins_locked: false,
             last_confirmed_at: BTreeMap::new(),
         })
     }
@@ -164,9 +167,35 @@ impl Submitter {
         self.store.save(&self.state)
     }
 
+    /// Locks (once per start) the wallet coins of every recorded pair: coin locks live only in
+    /// bitcoind's memory, and a pair persisted but never broadcast must keep its coins, or a
+    /// new epoch could spend them first.
+    async fn lock_recorded_coins(&mut self) -> Result<(), SubmitterError> {
+        if self.coins_locked {
+            return Ok(());
+        }
+        let mut locked = 0;
+        for s in self.state.epochs.values() {
+            for a in &s.attempts {
+                if let Ok(tx1) = a.tx1() {
+                    locked += self.btc.lock_inputs(&tx1).await?;
+                }
+            }
+        }
+        if locked > 0 {
+            tracing::info!(
+                coins = locked,
+                "the unspent wallet coins of recorded checkpoint txs are locked"
+            );
+        }
+        self.coins_locked = true;
+        Ok(())
+    }
+
     /// One pass over Ballast's SEALED checkpoints and the tracked epochs.
     pub async fn tick(&mut self) -> Result<(), SubmitterError> {
         let tag = self.tag().await?;
+        self.lock_recorded_coins().await?;
         let height = self.btc.height().await?;
         let sealed: BTreeMap<u64, ck_pb::CheckpointRecord> = self
             .ballast
@@ -606,8 +635,16 @@ impl Submitter {
         height: u64,
     ) -> Result<(), SubmitterError> {
         let build = |source| SubmitterError::Build { epoch, source };
-        let Some(rate) = txbuild::bumped_rate(att.fee_rate_sat_vb, self.cfg.max_fee_rate_sat_vb)
-        else {
+        // From the highest rate tried so far: a replacement that bitcoind refused is not
+        // tried again at the same rate.
+        let tried = self
+            .state
+            .epochs
+            .get(&epoch)
+            .and_then(|s| s.attempts.iter().map(|a| a.fee_rate_sat_vb).max())
+            .unwrap_or(att.fee_rate_sat_vb)
+            .max(att.fee_rate_sat_vb);
+        let Some(rate) = txbuild::bumped_rate(tried, self.cfg.max_fee_rate_sat_vb) else {
             tracing::warn!(
                 epoch,
                 fee_rate_sat_vb = att.fee_rate_sat_vb,
