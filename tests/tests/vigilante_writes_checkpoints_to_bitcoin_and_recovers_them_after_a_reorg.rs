@@ -14,8 +14,8 @@ use ballast_checkpointing::encoding::{decode, op_return_data, CheckpointTag};
 use ballast_proto::ballast::checkpointing::v1::CheckpointStatus as S;
 use ballast_tests::bitcoind::BitcoinD;
 use ballast_tests::vigilante::{
-    confirming_block, in_mempool, mine_empty, txids_in_line, wallet_checkpoint_txs, DevChain,
-    Vigilante, VigilanteConfig,
+    confirming_block, in_mempool, mine_empty, txids_in_line, wait_for, wallet_checkpoint_txs,
+    DevChain, Vigilante, VigilanteConfig,
 };
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Txid};
@@ -135,9 +135,10 @@ fn vigilante_writes_checkpoints_to_bitcoin_and_recovers_them_after_a_reorg() {
     );
 
     // A later epoch, submitted in a block that a reorg then removes.
-    let (epoch, e_tx1, e_tx2) = loop {
-        // The newest epoch the vigilante has written whose txs are still in the mempool.
-        let pending: Vec<(u64, Txid, Txid)> = vig
+    // The newest epoch the vigilante has written whose txs are still in the mempool.
+    let mut pending = None;
+    let found = wait_for(WAIT, || {
+        pending = vig
             .lines_with(&["submitted checkpoint"])
             .iter()
             .map(|l| {
@@ -152,12 +153,11 @@ fn vigilante_writes_checkpoints_to_bitcoin_and_recovers_them_after_a_reorg() {
                 (e, a, b)
             })
             .filter(|(e, a, b)| *e > 1 && in_mempool(&btc, a) && in_mempool(&btc, b))
-            .collect();
-        if let Some(p) = pending.last() {
-            break *p;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+            .last();
+        pending.is_some()
+    });
+    assert!(found, "no later epoch was written:\n{}", vig.log_tail(30));
+    let (epoch, e_tx1, e_tx2) = pending.unwrap();
     let bx = btc.mine(1).unwrap()[0];
     assert_eq!(confirming_block(&btc, &e_tx1), Some(bx));
     let c = chain.wait_status(epoch, S::Submitted, WAIT, context(&vig));
