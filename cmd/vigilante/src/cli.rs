@@ -181,12 +181,14 @@ fn write_default_config(path: &Path, force: bool) -> anyhow::Result<()> {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut logging = false;
     let result = match cli.cmd {
         Cmd::InitConfig { output, force } => write_default_config(&output, force),
         Cmd::Start(args) => match args.resolve() {
             Err(e) => Err(e),
             Ok(cfg) => {
                 init_logging(cfg.log_format);
+                logging = true;
                 match tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .thread_name("vigilante")
@@ -201,8 +203,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "ballast-vigilante failed");
-            eprintln!("error: {e:#}");
+            if logging {
+                tracing::error!(error = format!("{e:#}"), "ballast-vigilante failed");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
