@@ -588,7 +588,8 @@ pub fn mine_empty(btc: &BitcoinD) -> BlockHash {
     v["hash"].as_str().unwrap().parse().unwrap()
 }
 
-/// The block `txid` is confirmed in, from the tx index.
+/// The block of bitcoind's best chain that `txid` is confirmed in, from the tx index (a block
+/// that left the best chain does not count).
 pub fn confirming_block(btc: &BitcoinD, txid: &Txid) -> Option<BlockHash> {
     let v: serde_json::Value = btc
         .rpc()
@@ -597,6 +598,9 @@ pub fn confirming_block(btc: &BitcoinD, txid: &Txid) -> Option<BlockHash> {
             &[serde_json::json!(txid.to_string()), serde_json::json!(true)],
         )
         .ok()?;
+    if v["confirmations"].as_u64().unwrap_or(0) == 0 {
+        return None;
+    }
     v["blockhash"].as_str().map(|h| h.parse().unwrap())
 }
 
