@@ -243,6 +243,15 @@ impl Submitter {
                 if e.is_unreachable() {
                     return Err(e);
                 }
+                if e.is_insufficient_funds() {
+                    // Later epochs would fail the same way; say it once per poll.
+                    let waiting = sealed
+                        .keys()
+                        .filter(|e| !self.state.epochs.contains_key(e))
+                        .count();
+                    tracing::warn!(first_epoch = epoch, epochs = waiting, error = %e, "the wallet has no confirmed coins left to pay for checkpoints; waiting for funds");
+                    break;
+                }
                 tracing::warn!(epoch, error = %e, "submitting a checkpoint failed; retrying next poll");
             }
         }
@@ -730,6 +739,11 @@ impl Submitter {
 }
 
 impl SubmitterError {
+    /// Whether the wallet could not fund a transaction.
+    pub fn is_insufficient_funds(&self) -> bool {
+        matches!(self, SubmitterError::Btc(BtcError::Rpc { message, .. }) if message.contains("Insufficient funds"))
+    }
+
     /// Whether a node could not be reached (the whole tick is retried with backoff).
     pub fn is_unreachable(&self) -> bool {
         match self {
@@ -774,6 +788,13 @@ mod tests {
             classify_send_error(&rpc(-26, "scriptpubkey")),
             SendFailure::Other
         );
+        assert!(SubmitterError::Btc(BtcError::Rpc {
+            method: "fundrawtransaction",
+            code: -4,
+            message: "Insufficient funds".into()
+        })
+        .is_insufficient_funds());
+        assert!(!SubmitterError::Btc(rpc(-26, "min relay fee not met")).is_insufficient_funds());
         assert_eq!(
             classify_send_error(&BtcError::Unreachable {
                 url: "x".into(),
