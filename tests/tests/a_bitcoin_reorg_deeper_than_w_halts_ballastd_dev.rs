@@ -3,9 +3,8 @@
 //!
 //! - epoch 1's checkpoint is written to Bitcoin in block b1 and reaches FINALIZED (b1 20 deep);
 //! - b1 is invalidated and a longer branch of empty blocks replaces it (a reorg of 21 blocks);
-//!   the fork's headers are sent with `ballastd tx btclightclient insert-headers` and a fixed
-//!   gas limit (the vigilante simulates its txs first, and the simulation already fails with the
-//!   fatal error, so it never broadcasts them);
+//!   the vigilante relays the fork: simulation refuses its headers with the fatal code, so it
+//!   logs why and sends them unsimulated, and CheckTx (decode and fees only) admits them;
 //! - `ballastd dev` stops by itself with exit code 1 and an `Error:` line naming the deep reorg,
 //!   epoch 1 and the block that failed, the one after the last committed; the light client's tip
 //!   never moved onto the fork;
@@ -19,7 +18,6 @@ use ballast_client::rpc::CometRpc;
 use ballast_proto::ballast::btclightclient::v1 as lc_pb;
 use ballast_proto::ballast::checkpointing::v1::CheckpointStatus as S;
 use ballast_tests::bitcoind::BitcoinD;
-use ballast_tests::cli::json_ok;
 use ballast_tests::node::{ballastd_bin, free_port};
 use ballast_tests::vigilante::{
     confirming_block, mine_empty, txids_in_line, DevChain, Vigilante, VigilanteConfig,
@@ -135,51 +133,13 @@ fn a_bitcoin_reorg_deeper_than_w_halts_ballastd_dev() {
     );
     let height_before = latest_height(&chain.rpc).expect("the node answers");
 
-    // The vigilante's reporter simulates every tx before sending it, and the simulation of
-    // headers that cause a deep reorg fails with the fatal error, so it never broadcasts them
-    // (it logs "ballast refused MsgInsertHeaders: code 40" and retries, while the chain goes on
-    // with its light client on the old branch). It stops here; the fork goes in by hand.
-    assert!(
-        vig.terminate(Duration::from_secs(30)),
-        "{}",
-        vig.log_tail(20)
-    );
-
     // The reorg: b1 and everything on it leave; a longer branch of empty blocks replaces them.
+    // The vigilante keeps running: its reporter relays the fork. Simulation refuses those
+    // headers with the fatal code (checkpointing/40), so the reporter sends them unsimulated
+    // with a fixed gas limit; CheckTx admits them, and the block that runs them must halt.
     btc.invalidate(&b1).unwrap();
     let fork: Vec<BlockHash> = (0..=depth).map(|_| mine_empty(&btc)).collect();
     assert_eq!(btc.height().unwrap(), old_tip_height + 1);
-    assert_eq!(
-        lc_tip(&chain.rpc),
-        Some(old_tip),
-        "nothing relayed the fork yet"
-    );
-
-    // The fork's headers from the fork point up, with a fixed gas limit (no simulation), after
-    // CheckTx only: the block that runs them is the one that must halt the chain.
-    let headers: Vec<String> = fork
-        .iter()
-        .map(|h| hex::encode(btc.header_bytes(h).unwrap()))
-        .collect();
-    let mut args: Vec<&str> = vec!["tx", "btclightclient", "insert-headers"];
-    args.extend(headers.iter().map(String::as_str));
-    args.extend([
-        "--from",
-        "dev",
-        "--yes",
-        "--keyring-backend",
-        "test",
-        "--node",
-        &chain.rpc,
-        "--gas",
-        "5000000",
-        "--broadcast-mode",
-        "sync",
-        "-o",
-        "json",
-    ]);
-    let sent = json_ok(&home, &args);
-    assert_eq!(sent["code"], 0, "CheckTx admits the headers: {sent}");
 
     // The node halts by itself; until then its light client never stands on the fork.
     let deadline = Instant::now() + WAIT;
@@ -195,6 +155,13 @@ fn a_bitcoin_reorg_deeper_than_w_halts_ballastd_dev() {
         }
     };
     assert!(!killed, "ballastd stopped by itself, not by SIGKILL");
+    vig.wait_log(
+        &[
+            "deeper than btc_finalization_timeout",
+            "relaying the headers anyway",
+        ],
+        WAIT,
+    );
     for t in &tips_seen {
         assert!(
             !fork.contains(t),

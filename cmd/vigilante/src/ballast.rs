@@ -322,10 +322,32 @@ impl Ballast {
         what: &str,
         msgs: Vec<prost_types::Any>,
     ) -> Result<Included, BallastError> {
+        self.send_with(what, msgs, &self.opts).await
+    }
+
+    /// [`Ballast::send`] with a fixed gas limit, so the tx is broadcast without being
+    /// simulated first.
+    pub async fn send_unsimulated(
+        &self,
+        what: &str,
+        msgs: Vec<prost_types::Any>,
+        gas_limit: u64,
+    ) -> Result<Included, BallastError> {
+        let mut opts = self.opts.clone();
+        opts.gas = txbuild::Gas::Limit(gas_limit);
+        self.send_with(what, msgs, &opts).await
+    }
+
+    async fn send_with(
+        &self,
+        what: &str,
+        msgs: Vec<prost_types::Any>,
+        opts: &TxOptions,
+    ) -> Result<Included, BallastError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let signed = txbuild::build_and_sign(&self.rpc, &self.key, msgs.clone(), &self.opts)
+            let signed = txbuild::build_and_sign(&self.rpc, &self.key, msgs.clone(), opts)
                 .await
                 .map_err(|e| BallastError::from_client(what, e));
             let signed = match signed {

@@ -30,6 +30,14 @@ use std::sync::Arc;
 
 /// Type URL of the header message.
 pub const INSERT_HEADERS_URL: &str = "/ballast.btclightclient.v1.MsgInsertHeaders";
+
+/// Codespace and code of checkpointing's `DeepReorg`: headers that drop a finalized
+/// checkpoint's Bitcoin block from the best chain, on which Ballast halts.
+const DEEP_REORG_CODESPACE: &str = "checkpointing";
+const DEEP_REORG_CODE: u32 = 40;
+/// Gas of an unsimulated header batch: generous, since it is the chain's last tx.
+const DEEP_REORG_BASE_GAS: u64 = 1_000_000;
+const DEEP_REORG_GAS_PER_HEADER: u64 = 100_000;
 /// Type URL of the proof message.
 pub const INSERT_PROOF_URL: &str = "/ballast.checkpointing.v1.MsgInsertBtcSpvProof";
 /// Ticks a refused proof waits before it is sent again.
@@ -210,7 +218,34 @@ impl Reporter {
                 type_url: INSERT_HEADERS_URL.into(),
                 value: msg.encode_to_vec(),
             };
-            let inc = self.ballast.send("MsgInsertHeaders", vec![any]).await?;
+            let inc = match self
+                .ballast
+                .send("MsgInsertHeaders", vec![any.clone()])
+                .await
+            {
+                Err(BallastError::Rejected {
+                    code,
+                    codespace,
+                    log,
+                    ..
+                }) if codespace == DEEP_REORG_CODESPACE && code == DEEP_REORG_CODE => {
+                    // Bitcoin reorganised under a FINALIZED checkpoint. The protocol's answer is
+                    // that Ballast halts, which only happens once the headers are in a block:
+                    // simulation refuses them, so they go out unsimulated.
+                    tracing::error!(
+                        from,
+                        to,
+                        log = %log,
+                        "bitcoin reorganised deeper than btc_finalization_timeout under a finalized checkpoint; relaying the headers anyway so that Ballast halts"
+                    );
+                    let gas = DEEP_REORG_BASE_GAS
+                        .saturating_add(DEEP_REORG_GAS_PER_HEADER.saturating_mul(count as u64));
+                    self.ballast
+                        .send_unsimulated("MsgInsertHeaders", vec![any], gas)
+                        .await?
+                }
+                other => other?,
+            };
             tracing::info!(
                 from,
                 to,
