@@ -230,3 +230,25 @@ impl Drop for Ballastd {
         self.kill9();
     }
 }
+
+/// `ballastd dev` on `home` with its JSON-RPC on `rpc`, gRPC on `grpc`, metrics on a free port
+/// and a block every `block_interval_ms`; returns once its RPC listens.
+pub fn spawn_dev(home: &Path, rpc: &str, grpc: &str, block_interval_ms: u64) -> Ballastd {
+    let args: Vec<String> = vec![
+        "dev".into(),
+        "--home".into(),
+        home.display().to_string(),
+        "--rpc-address".into(),
+        rpc.into(),
+        "--grpc-address".into(),
+        grpc.into(),
+        "--metrics-address".into(),
+        format!("127.0.0.1:{}", free_port()),
+        "--block-interval-ms".into(),
+        block_interval_ms.to_string(),
+    ];
+    let mut node = Ballastd::spawn(home, &args, &[]).expect("ballastd dev starts");
+    node.wait_line("RPC listening on ", Duration::from_secs(60))
+        .expect("ballastd dev serves its RPC");
+    node
+}

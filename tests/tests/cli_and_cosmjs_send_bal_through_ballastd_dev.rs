@@ -5,31 +5,13 @@
 //! balance; SIGTERM stops the chain cleanly and a restart resumes it.
 
 use ballast_tests::cli::{json_ok, run as cli, ubal_balance as balance};
-use ballast_tests::node::{free_port, Ballastd};
+use ballast_tests::node::{free_port, spawn_dev, Ballastd};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
 fn start_dev(home: &Path, rpc: &str, grpc: &str) -> Ballastd {
-    let args: Vec<String> = [
-        "dev",
-        "--home",
-        home.to_str().unwrap(),
-        "--rpc-address",
-        rpc,
-        "--grpc-address",
-        grpc,
-        "--metrics-address",
-        &format!("127.0.0.1:{}", free_port()),
-        "--block-interval-ms",
-        "300",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut node = Ballastd::spawn(home, &args, &[]).unwrap();
-    node.wait_line("RPC listening on ", Duration::from_secs(60))
-        .unwrap();
+    let node = spawn_dev(home, rpc, grpc, 300);
     // The first block commits the genesis state that queries read.
     for _ in 0..300 {
         let out = cli(

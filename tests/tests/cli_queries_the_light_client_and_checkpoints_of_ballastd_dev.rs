@@ -8,31 +8,13 @@
 
 use ballast_tests::btc_headers::{display_hash, mine, raw_hex, regtest_chain, regtest_genesis};
 use ballast_tests::cli::{json_ok, run as cli};
-use ballast_tests::node::{free_port, Ballastd};
+use ballast_tests::node::{free_port, spawn_dev, Ballastd};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
 fn start_dev(home: &Path, rpc: &str, grpc: &str) -> Ballastd {
-    let args: Vec<String> = [
-        "dev",
-        "--home",
-        home.to_str().unwrap(),
-        "--rpc-address",
-        rpc,
-        "--grpc-address",
-        grpc,
-        "--metrics-address",
-        &format!("127.0.0.1:{}", free_port()),
-        "--block-interval-ms",
-        "300",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut node = Ballastd::spawn(home, &args, &[]).unwrap();
-    node.wait_line("RPC listening on ", Duration::from_secs(60))
-        .unwrap();
+    let node = spawn_dev(home, rpc, grpc, 300);
     node
 }
 
