@@ -14,8 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn start_dev(home: &Path, rpc: &str, grpc: &str) -> Ballastd {
-    let node = spawn_dev(home, rpc, grpc, 300);
-    node
+    spawn_dev(home, rpc, grpc, 300)
 }
 
 /// The latest height, through `ballastd status`.
