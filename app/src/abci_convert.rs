@@ -91,23 +91,27 @@ pub fn block_context(
     })
 }
 
+/// One vote of a commit; `extension` is empty for a plain commit.
+fn vote(
+    validator: Option<&pb::Validator>,
+    block_id_flag: i32,
+    extension: &[u8],
+) -> Result<ExtendedVote, AppError> {
+    let val = validator.ok_or_else(|| AppError::BadRequest("vote without validator".into()))?;
+    Ok(ExtendedVote {
+        validator: address20(&val.address)?,
+        power: val.power,
+        extension: extension.to_vec(),
+        committed: block_id_flag == 2,
+    })
+}
+
 /// The votes of the last commit with their extensions.
 pub fn extended_votes(c: Option<&pb::ExtendedCommitInfo>) -> Result<Vec<ExtendedVote>, AppError> {
     let Some(c) = c else { return Ok(Vec::new()) };
     c.votes
         .iter()
-        .map(|v| {
-            let val = v
-                .validator
-                .as_ref()
-                .ok_or_else(|| AppError::BadRequest("vote without validator".into()))?;
-            Ok(ExtendedVote {
-                validator: address20(&val.address)?,
-                power: val.power,
-                extension: v.vote_extension.to_vec(),
-                committed: v.block_id_flag == 2,
-            })
-        })
+        .map(|v| vote(v.validator.as_ref(), v.block_id_flag, &v.vote_extension))
         .collect()
 }
 
@@ -116,18 +120,7 @@ pub fn commit_votes(c: Option<&pb::CommitInfo>) -> Result<Vec<ExtendedVote>, App
     let Some(c) = c else { return Ok(Vec::new()) };
     c.votes
         .iter()
-        .map(|v| {
-            let val = v
-                .validator
-                .as_ref()
-                .ok_or_else(|| AppError::BadRequest("vote without validator".into()))?;
-            Ok(ExtendedVote {
-                validator: address20(&val.address)?,
-                power: val.power,
-                extension: Vec::new(),
-                committed: v.block_id_flag == 2,
-            })
-        })
+        .map(|v| vote(v.validator.as_ref(), v.block_id_flag, &[]))
         .collect()
 }
 
@@ -136,14 +129,12 @@ pub fn commit_votes(c: Option<&pb::CommitInfo>) -> Result<Vec<ExtendedVote>, App
 pub fn validator_update_address(
     v: &pb::ValidatorUpdate,
 ) -> Result<ballast_framework::ConsensusAddress, String> {
-    use sha2::{Digest, Sha256};
     use tendermint_proto::v0_38::crypto::public_key::Sum;
     match v.pub_key.as_ref().and_then(|k| k.sum.as_ref()) {
         Some(Sum::Ed25519(bytes)) if bytes.len() == 32 => {
-            let digest = Sha256::digest(bytes);
-            let mut a = [0u8; 20];
-            a.copy_from_slice(&digest[..20]);
-            Ok(ballast_framework::ConsensusAddress(a))
+            let mut key = [0u8; 32];
+            key.copy_from_slice(bytes);
+            Ok(ballast_checkpointing::register::consensus_key_address(&key))
         }
         Some(Sum::Ed25519(bytes)) => Err(format!(
             "ed25519 public key of {} bytes, expected 32",

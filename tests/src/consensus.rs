@@ -408,12 +408,9 @@ impl MockConsensus {
     }
 }
 
-/// CometBFT's address of an ed25519 validator key: the first 20 bytes of its SHA-256.
+/// CometBFT's address of an ed25519 validator key (the first 20 bytes of its SHA-256).
 pub fn consensus_address(pubkey: &[u8; 32]) -> [u8; 20] {
-    let d = Sha256::digest(pubkey);
-    let mut a = [0u8; 20];
-    a.copy_from_slice(&d[..20]);
-    a
+    ballast_checkpointing::register::consensus_key_address(pubkey).0
 }
 
 /// A deterministic stand-in for CometBFT's block hash.

@@ -13,6 +13,35 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
+/// `ballastd tx btclightclient insert-headers <args> --from dev ... --node <node> -o json`.
+fn insert_headers_args<'a>(args: &[&'a str], node: &'a str) -> Vec<&'a str> {
+    let mut all = vec!["tx", "btclightclient", "insert-headers"];
+    all.extend_from_slice(args);
+    all.extend([
+        "--from",
+        "dev",
+        "--yes",
+        "--keyring-backend",
+        "test",
+        "--node",
+        node,
+        "-o",
+        "json",
+    ]);
+    all
+}
+
+/// The CLI exited 1 and printed the light client's `code` as JSON.
+fn assert_failed_with(out: &std::process::Output, code: u32) {
+    assert_eq!(out.status.code(), Some(1));
+    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&failed["codespace"], &failed["code"]),
+        (&Value::from("btclightclient"), &Value::from(code)),
+        "{failed}"
+    );
+}
+
 fn start_dev(home: &Path, rpc: &str, grpc: &str) -> Ballastd {
     spawn_dev(home, rpc, grpc, 300)
 }
@@ -111,24 +140,15 @@ fn light_client_and_checkpoint_queries_and_header_txs_work_against_ballastd_dev(
     let before = height(&home, &node);
     let sent = json_ok(
         &home,
-        &[
-            "tx",
-            "btclightclient",
-            "insert-headers",
-            &raw_hex(&best[0]),
-            &raw_hex(&best[1]),
-            "--file",
-            file.to_str().unwrap(),
-            "--from",
-            "dev",
-            "--yes",
-            "--keyring-backend",
-            "test",
-            "--node",
+        &insert_headers_args(
+            &[
+                &raw_hex(&best[0]),
+                &raw_hex(&best[1]),
+                "--file",
+                file.to_str().unwrap(),
+            ],
             &node,
-            "-o",
-            "json",
-        ],
+        ),
     );
     assert_eq!(sent["code"], 0, "{sent}");
     let tip = q(&["btclightclient", "tip"]);
@@ -170,62 +190,17 @@ fn light_client_and_checkpoint_queries_and_header_txs_work_against_ballastd_dev(
 
     // A header that misses its target: code 8, exit 1, nothing changes.
     let bad_pow = mine(&best[2], 99, false);
-    let out = cli(
-        &home,
-        &[
-            "tx",
-            "btclightclient",
-            "insert-headers",
-            &raw_hex(&bad_pow),
-            "--from",
-            "dev",
-            "--yes",
-            "--keyring-backend",
-            "test",
-            "--node",
-            &node,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (&failed["codespace"], &failed["code"]),
-        (&Value::from("btclightclient"), &Value::from(8)),
-        "{failed}"
-    );
+    let out = cli(&home, &insert_headers_args(&[&raw_hex(&bad_pow)], &node));
+    assert_failed_with(&out, 8);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not meet its target"), "{stderr}");
     // A header whose parent is unknown, with a fixed gas limit (so no simulation first): code 6.
     let orphan = mine(&mine(&best[2], 50, true), 51, true);
     let out = cli(
         &home,
-        &[
-            "tx",
-            "btclightclient",
-            "insert-headers",
-            &raw_hex(&orphan),
-            "--gas",
-            "300000",
-            "--from",
-            "dev",
-            "--yes",
-            "--keyring-backend",
-            "test",
-            "--node",
-            &node,
-            "-o",
-            "json",
-        ],
+        &insert_headers_args(&[&raw_hex(&orphan), "--gas", "300000"], &node),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (&failed["codespace"], &failed["code"]),
-        (&Value::from("btclightclient"), &Value::from(6)),
-        "{failed}"
-    );
+    assert_failed_with(&out, 6);
     assert_eq!(q(&["btclightclient", "tip"]), tip);
     for h in [display_hash(&bad_pow), display_hash(&orphan)] {
         assert_eq!(q(&["btclightclient", "contains", &h])["contains"], false);

@@ -163,6 +163,19 @@ impl Submitter {
         Ok(CheckpointTag(tag))
     }
 
+    /// Records that the epoch's latest pair went out at Bitcoin height `height`, and persists.
+    fn mark_broadcast(&mut self, epoch: u64, height: u64) -> Result<(), StateError> {
+        if let Some(a) = self
+            .state
+            .epochs
+            .get_mut(&epoch)
+            .and_then(|s| s.attempts.last_mut())
+        {
+            a.broadcast_height = Some(height);
+        }
+        self.save()
+    }
+
     fn save(&self) -> Result<(), StateError> {
         self.store.save(&self.state)
     }
@@ -438,15 +451,7 @@ impl Submitter {
         fault::maybe_die(self.fault, FaultPoint::AfterTx1);
         self.btc.send(&tx2).await?;
         fault::maybe_die(self.fault, FaultPoint::AfterTx2);
-        if let Some(a) = self
-            .state
-            .epochs
-            .get_mut(&epoch)
-            .and_then(|s| s.attempts.last_mut())
-        {
-            a.broadcast_height = Some(height);
-        }
-        self.save()?;
+        self.mark_broadcast(epoch, height)?;
         tracing::info!(
             epoch,
             tx1 = %att.tx1_txid,
@@ -555,15 +560,7 @@ impl Submitter {
                 if let Err(e) = self.btc.send(&tx2).await {
                     tracing::warn!(epoch, tx2 = %last.tx2_txid, error = %e, "rebroadcast tx1, but bitcoind refused tx2; retrying next poll");
                 }
-                if let Some(a) = self
-                    .state
-                    .epochs
-                    .get_mut(&epoch)
-                    .and_then(|s| s.attempts.last_mut())
-                {
-                    a.broadcast_height = Some(height);
-                }
-                self.save()?;
+                self.mark_broadcast(epoch, height)?;
                 tracing::info!(
                     epoch,
                     tx1 = %last.tx1_txid,
