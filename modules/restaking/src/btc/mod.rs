@@ -1,0 +1,1 @@
+//! The BTC staking library: everything about Bitcoin scripts and transactions, with no state.
