@@ -23,6 +23,7 @@ use crate::App;
 use ballast_proto::ballast::accounts::v1::query_server as accounts_server;
 use ballast_proto::ballast::btclightclient::v1::query_server as btclightclient_server;
 use ballast_proto::ballast::checkpointing::v1::query_server as checkpointing_server;
+use ballast_proto::ballast::restaking::v1::query_server as restaking_server;
 use ballast_proto::cosmos::auth::v1beta1::query_server as auth_server;
 use ballast_proto::cosmos::bank::v1beta1::query_server as bank_server;
 use ballast_proto::cosmos::tx::v1beta1::service_server as tx_server;
@@ -41,6 +42,7 @@ pub const SERVICES: &[&str] = &[
     tx_server::SERVICE_NAME,
     btclightclient_server::SERVICE_NAME,
     checkpointing_server::SERVICE_NAME,
+    restaking_server::SERVICE_NAME,
 ];
 
 /// Reflection also lists itself (both versions) and the health service.
@@ -109,6 +111,9 @@ pub async fn serve(
         ))
         .add_service(checkpointing_server::QueryServer::new(
             module_query::CheckpointingQuery { app: app.clone() },
+        ))
+        .add_service(restaking_server::QueryServer::new(
+            module_query::RestakingQuery { app: app.clone() },
         ))
         .add_service(tx_server::ServiceServer::new(tx_service::TxService {
             app,

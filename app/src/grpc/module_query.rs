@@ -1,5 +1,5 @@
 //! The query services of the Bitcoin light client (`ballast.btclightclient.v1.Query`) and of
-//! checkpointing (`ballast.checkpointing.v1.Query`). Every method forwards to the ABCI query of
+//! checkpointing (`ballast.checkpointing.v1.Query`) and of restaking (`ballast.restaking.v1.Query`). Every method forwards to the ABCI query of
 //! the same path through [`abci_query`], so a gRPC answer is byte for byte the ABCI answer, read
 //! from the last committed state (or the height in `x-cosmos-block-height`), and a module's
 //! error arrives as a status with its codespace and code in the metadata.
@@ -8,6 +8,7 @@ use super::query::abci_query;
 use crate::App;
 use ballast_proto::ballast::btclightclient::v1 as btc_pb;
 use ballast_proto::ballast::checkpointing::v1 as ckpt_pb;
+use ballast_proto::ballast::restaking::v1 as restaking_pb;
 use tonic::{Request, Response, Status};
 
 /// `ballast.btclightclient.v1.Query`.
@@ -198,4 +199,40 @@ impl ckpt_pb::query_server::Query for CheckpointingQuery {
         )
         .await
     }
+}
+
+/// Implements a query service whose every method forwards to the ABCI query of
+/// `/<service>/<Method>`.
+macro_rules! forward_queries {
+    ($server:ty; $service:literal; $($method:ident($req:ty) -> $resp:ty = $path:literal;)*) => {
+        #[tonic::async_trait]
+        impl $server for RestakingQuery {
+            $(
+                async fn $method(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
+                    abci_query(&self.app, concat!("/", $service, "/", $path), request).await
+                }
+            )*
+        }
+    };
+}
+
+/// `ballast.restaking.v1.Query`.
+#[derive(Clone)]
+pub(crate) struct RestakingQuery {
+    pub(crate) app: App,
+}
+
+forward_queries! {
+    restaking_pb::query_server::Query;
+    "ballast.restaking.v1.Query";
+    params(restaking_pb::QueryParamsRequest) -> restaking_pb::QueryParamsResponse = "Params";
+    operator(restaking_pb::QueryOperatorRequest) -> restaking_pb::QueryOperatorResponse = "Operator";
+    operators(restaking_pb::QueryOperatorsRequest) -> restaking_pb::QueryOperatorsResponse = "Operators";
+    power_table(restaking_pb::QueryPowerTableRequest) -> restaking_pb::QueryPowerTableResponse = "PowerTable";
+    power_snapshot(restaking_pb::QueryPowerSnapshotRequest) -> restaking_pb::QueryPowerSnapshotResponse = "PowerSnapshot";
+    hub_validators(restaking_pb::QueryHubValidatorsRequest) -> restaking_pb::QueryHubValidatorsResponse = "HubValidators";
+    native_bonds(restaking_pb::QueryNativeBondsRequest) -> restaking_pb::QueryNativeBondsResponse = "NativeBonds";
+    btc_delegation(restaking_pb::QueryBtcDelegationRequest) -> restaking_pb::QueryBtcDelegationResponse = "BtcDelegation";
+    btc_delegations(restaking_pb::QueryBtcDelegationsRequest) -> restaking_pb::QueryBtcDelegationsResponse = "BtcDelegations";
+    rewards(restaking_pb::QueryRewardsRequest) -> restaking_pb::QueryRewardsResponse = "Rewards";
 }
