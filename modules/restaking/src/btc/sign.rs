@@ -374,7 +374,7 @@ mod tests {
 
         for i in 0..tx.output.len() {
             let mut changed = tx.clone();
-            changed.output[i].value = changed.output[i].value + Amount::from_sat(1);
+            changed.output[i].value += Amount::from_sat(1);
             let err = verify_leaf_sig(
                 &xonly(&staker),
                 &sig.serialize(),
@@ -435,7 +435,7 @@ mod tests {
         let sighash = leaf_sighash_single_input(&tx, &prev, &script).expect("one input");
         assert_eq!(
             sighash,
-            leaf_sighash(&tx, 0, &[prev.clone()], &script).expect("same")
+            leaf_sighash(&tx, 0, std::slice::from_ref(&prev), &script).expect("same")
         );
         let c = sign_sighash_with_aux_rand(&staker, &sighash, &[42; 32]);
         assert_ne!(a, c);
