@@ -40,7 +40,7 @@ impl SlashingRate {
     pub fn from_atomics(raw: u64) -> Result<Self, BtcStakingError> {
         let rate = SlashingRate(raw);
         let step = Self::SCALE / 10u64.pow(Self::MAX_FRACTION_DIGITS);
-        if raw == 0 || raw >= Self::SCALE || raw % step != 0 {
+        if raw == 0 || raw >= Self::SCALE || !raw.is_multiple_of(step) {
             return Err(BtcStakingError::InvalidSlashingRate {
                 found: rate.to_string(),
             });
