@@ -77,6 +77,9 @@ enum Cmd {
     /// Generate multi-validator testnets.
     #[command(subcommand)]
     Testnet(cmd::testnet::Cmd),
+    /// Offline BTC staking tools (scripts, taproot outputs, unsigned txs).
+    #[command(subcommand)]
+    Btc(cmd::btc::Cmd),
 }
 
 fn init_tracing(level: &str, format: &str) {
@@ -119,6 +122,7 @@ fn main() {
         Cmd::Status(a) => cmd::query::status(a, &g),
         Cmd::Genesis(c) => cmd::genesis::run(c, &g),
         Cmd::Testnet(c) => cmd::testnet::run(c, &g),
+        Cmd::Btc(c) => cmd::btc::run(c),
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");
