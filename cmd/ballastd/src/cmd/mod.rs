@@ -1,9 +1,6 @@
 //! One module per subcommand.
 
 pub mod btc;
-pub mod btc_bitcoind;
-pub mod btc_delegation;
-pub mod btc_stake;
 pub mod client;
 pub mod dev;
 pub mod genesis;
@@ -12,9 +9,7 @@ pub mod keys;
 pub mod query;
 pub mod query_btclightclient;
 pub mod query_checkpointing;
-pub mod query_restaking;
 pub mod start;
 pub mod testnet;
 pub mod tx;
 pub mod tx_btclightclient;
-pub mod tx_restaking;
