@@ -338,3 +338,296 @@ impl<C: CovenantChain> Signer<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::verify_sigs;
+    use crate::testutil::Vector;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// A chain that lists `delegations` one per page, records what is sent and answers each
+    /// send with the next queued reply (inclusion when none is queued).
+    struct FakeChain {
+        params: pb::BtcStakingParams,
+        delegations: Mutex<Vec<pb::BtcDelegation>>,
+        sent: Mutex<Vec<pb::MsgAddCovenantSigs>>,
+        replies: Mutex<VecDeque<Result<Included, BallastError>>>,
+        unreachable: Mutex<bool>,
+    }
+
+    impl FakeChain {
+        fn new(params: pb::BtcStakingParams, delegations: Vec<pb::BtcDelegation>) -> Self {
+            FakeChain {
+                params,
+                delegations: Mutex::new(delegations),
+                sent: Mutex::new(Vec::new()),
+                replies: Mutex::new(VecDeque::new()),
+                unreachable: Mutex::new(false),
+            }
+        }
+
+        fn sent(&self) -> Vec<pb::MsgAddCovenantSigs> {
+            self.sent.lock().unwrap().clone()
+        }
+
+        fn reply(&self, r: Result<Included, BallastError>) {
+            self.replies.lock().unwrap().push_back(r);
+        }
+    }
+
+    impl CovenantChain for FakeChain {
+        fn signer_address(&self) -> String {
+            "bal1covenantpayer".into()
+        }
+
+        async fn btc_params(&self) -> Result<pb::BtcStakingParams, BallastError> {
+            Ok(self.params.clone())
+        }
+
+        async fn pending_page(
+            &self,
+            start_after: &str,
+            limit: u32,
+        ) -> Result<(Vec<pb::BtcDelegation>, String), BallastError> {
+            assert_eq!(limit, 1, "the signer asks for its configured page size");
+            if *self.unreachable.lock().unwrap() {
+                return Err(BallastError::Unreachable("connection refused".into()));
+            }
+            let all = self.delegations.lock().unwrap();
+            let mut pending = all
+                .iter()
+                .filter(|d| d.status == pb::BtcDelegationStatus::Pending as i32)
+                .filter(|d| start_after.is_empty() || d.staking_txid.as_str() > start_after);
+            let page: Vec<_> = pending.next().into_iter().cloned().collect();
+            let next = match (page.first(), pending.next()) {
+                (Some(d), Some(_)) => d.staking_txid.clone(),
+                _ => String::new(),
+            };
+            Ok((page, next))
+        }
+
+        async fn add_covenant_sigs(
+            &self,
+            msg: pb::MsgAddCovenantSigs,
+        ) -> Result<Included, BallastError> {
+            self.sent.lock().unwrap().push(msg);
+            self.replies
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(Included {
+                    txhash: "AB".repeat(32),
+                    height: 9,
+                }))
+        }
+    }
+
+    fn rejected(code: u32) -> BallastError {
+        BallastError::Rejected {
+            what: "MsgAddCovenantSigs".into(),
+            code,
+            codespace: RESTAKING_CODESPACE.into(),
+            log: "refused".into(),
+        }
+    }
+
+    /// The vector's delegation under another txid (the checks would refuse it: its staking tx
+    /// has another id), sorted by txid in the listing.
+    fn renamed(d: &pb::BtcDelegation, txid_digit: char) -> pb::BtcDelegation {
+        let mut d = d.clone();
+        d.staking_txid = txid_digit.to_string().repeat(64);
+        d
+    }
+
+    #[tokio::test]
+    async fn a_poll_signs_each_delegation_of_its_committee_once_and_skips_the_rest() {
+        let v = Vector::load();
+        let pks = v.covenant_pks();
+        let sks = v.covenant_sks();
+        let good = v.delegation();
+        // Member 0 is not in this one's committee.
+        let mut other_committee = renamed(&good, '0');
+        other_committee
+            .covenant_pks
+            .retain(|k| k.as_slice() != pks[0].serialize());
+        // This one already carries member 0's signatures.
+        let mut signed_before = renamed(&good, '1');
+        signed_before.covenant_sigs.push(pb::CovenantSignatures {
+            covenant_pk: pks[0].serialize().to_vec(),
+            ..Default::default()
+        });
+        // This one fails the checks (its staking tx has another id).
+        let invalid = renamed(&good, '3');
+        // Not PENDING: not listed.
+        let mut verified = renamed(&good, '4');
+        verified.status = pb::BtcDelegationStatus::Verified as i32;
+        let chain = FakeChain::new(
+            v.chain_params(),
+            vec![
+                other_committee,
+                signed_before,
+                good.clone(),
+                invalid,
+                verified,
+            ],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("signed.jsonl");
+        let mut signer = Signer::new(chain, sks[0], 1, Some(record.clone()));
+        let (_stop_tx, stop) = watch::channel(false);
+
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!(
+            out,
+            PollOutcome {
+                pending: 4,
+                not_member: 1,
+                already_signed: 1,
+                signed: 1,
+                refused: 1,
+                ..PollOutcome::default()
+            }
+        );
+        let sent = signer.chain().sent();
+        assert_eq!(sent.len(), 1);
+        let msg = &sent[0];
+        assert_eq!(msg.staking_txid, good.staking_txid);
+        assert_eq!(msg.signer, "bal1covenantpayer");
+        assert_eq!(msg.covenant_pk, pks[0].serialize().to_vec());
+        // What was sent verifies as member 0's signatures on the delegation.
+        let params = params_from_proto(&v.chain_params()).unwrap();
+        let checked = check_delegation(&params, &good, &pks[0]).unwrap();
+        verify_sigs(
+            &checked,
+            &crate::check::CovenantSigs {
+                covenant_pk: pks[0],
+                slashing_adaptor_sig: msg.slashing_adaptor_sig.clone(),
+                unbonding_slashing_adaptor_sig: msg.unbonding_slashing_adaptor_sig.clone(),
+                unbonding_sig: msg.unbonding_sig.clone(),
+            },
+        )
+        .unwrap();
+        let line = std::fs::read_to_string(&record).unwrap();
+        assert!(line.contains(&good.staking_txid), "{line}");
+        assert_eq!(line.lines().count(), 1);
+
+        // The chain still lists it as PENDING (no quorum yet) without the new signature: it is
+        // not signed again in this run, and the refused one is not checked again.
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!(out.signed, 0);
+        assert_eq!(out.already_signed, 2);
+        assert_eq!(out.refused, 1);
+        assert_eq!(signer.chain().sent().len(), 1);
+
+        // A restarted signer learns from the chain: once the delegation carries member 0's
+        // signatures it is skipped; member 1 still signs it.
+        let chain = FakeChain::new(v.chain_params(), vec![good.clone()]);
+        chain.delegations.lock().unwrap()[0]
+            .covenant_sigs
+            .push(pb::CovenantSignatures {
+                covenant_pk: msg.covenant_pk.clone(),
+                slashing_adaptor_sig: msg.slashing_adaptor_sig.clone(),
+                unbonding_slashing_adaptor_sig: msg.unbonding_slashing_adaptor_sig.clone(),
+                unbonding_sig: msg.unbonding_sig.clone(),
+            });
+        let mut restarted = Signer::new(chain, sks[0], 1, None);
+        let out = restarted.poll(&stop).await.unwrap();
+        assert_eq!((out.already_signed, out.signed), (1, 0));
+        assert!(restarted.chain().sent().is_empty());
+        let chain = FakeChain::new(v.chain_params(), vec![good.clone()]);
+        let mut member1 = Signer::new(chain, sks[1], 1, None);
+        assert_eq!(member1.poll(&stop).await.unwrap().signed, 1);
+        assert_eq!(
+            member1.chain().sent()[0].covenant_pk,
+            pks[1].serialize().to_vec()
+        );
+    }
+
+    #[tokio::test]
+    async fn chain_refusals_and_lost_connections_are_handled_per_delegation() {
+        let v = Vector::load();
+        let sks = v.covenant_sks();
+        let good = v.delegation();
+        let (_stop_tx, stop) = watch::channel(false);
+
+        // "Already signed" (a signature sent just before a restart) and "no longer PENDING"
+        // are done: never sent again.
+        for code in [CODE_COVENANT_ALREADY_SIGNED, CODE_WRONG_STATUS] {
+            let chain = FakeChain::new(v.chain_params(), vec![good.clone()]);
+            chain.reply(Err(rejected(code)));
+            let mut signer = Signer::new(chain, sks[0], 1, None);
+            let out = signer.poll(&stop).await.unwrap();
+            assert_eq!((out.done_on_chain, out.signed), (1, 0));
+            let out = signer.poll(&stop).await.unwrap();
+            assert_eq!(out.already_signed, 1);
+            assert_eq!(signer.chain().sent().len(), 1);
+        }
+
+        // Another refusal waits before the next try, and does not stop the poll: the next
+        // delegation (one that fails the checks) is still handled.
+        let second = renamed(&good, 'f');
+        let chain = FakeChain::new(v.chain_params(), vec![good.clone(), second]);
+        chain.reply(Err(rejected(204)));
+        let mut signer = Signer::new(chain, sks[0], 1, None);
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!((out.rejected, out.refused, out.signed), (1, 1, 0));
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!((out.rejected, out.signed), (1, 0));
+        assert_eq!(signer.chain().sent().len(), 1, "retried before its time");
+        // Once the wait is over it is sent again.
+        for t in signer.rejected.values_mut() {
+            *t = Instant::now();
+        }
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!(out.signed, 1);
+        assert_eq!(signer.chain().sent().len(), 2);
+
+        // A lost connection while sending fails the poll (the daemon backs off) and the
+        // delegation is sent again on the next poll.
+        let chain = FakeChain::new(v.chain_params(), vec![good.clone()]);
+        chain.reply(Err(BallastError::Unreachable("reset".into())));
+        let mut signer = Signer::new(chain, sks[0], 1, None);
+        let err = signer.poll(&stop).await.unwrap_err();
+        assert!(err.is_unreachable(), "{err}");
+        assert_eq!(signer.poll(&stop).await.unwrap().signed, 1);
+        assert_eq!(signer.chain().sent().len(), 2);
+        // And a node that cannot be listed fails the poll the same way.
+        *signer.chain().unreachable.lock().unwrap() = true;
+        assert!(signer.poll(&stop).await.unwrap_err().is_unreachable());
+
+        // A stop request ends the poll before the next delegation.
+        let chain = FakeChain::new(v.chain_params(), vec![good.clone()]);
+        let mut signer = Signer::new(chain, sks[0], 1, None);
+        let (stop_tx, stop) = watch::channel(false);
+        stop_tx.send(true).unwrap();
+        let out = signer.poll(&stop).await.unwrap();
+        assert_eq!((out.pending, out.signed), (1, 0));
+        assert!(signer.chain().sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_poll_loop_stops_on_request() {
+        let v = Vector::load();
+        let chain = FakeChain::new(v.chain_params(), vec![v.delegation()]);
+        *chain.unreachable.lock().unwrap() = true;
+        let signer = Signer::new(chain, v.covenant_sks()[0], 1, None);
+        let (stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(crate::daemon::poll_loop(
+            signer,
+            Duration::from_millis(20),
+            stop,
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !task.is_finished(),
+            "the loop keeps retrying an unreachable node"
+        );
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the loop stops within its wait")
+            .unwrap();
+    }
+}
