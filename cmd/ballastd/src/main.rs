@@ -77,7 +77,7 @@ enum Cmd {
     /// Generate multi-validator testnets.
     #[command(subcommand)]
     Testnet(cmd::testnet::Cmd),
-    /// Offline BTC staking tools (scripts, taproot outputs, unsigned txs).
+    /// BTC staking: scripts and unsigned txs, and the staker's keygen, stake, unbond, withdraw.
     #[command(subcommand)]
     Btc(cmd::btc::Cmd),
 }
@@ -122,7 +122,7 @@ fn main() {
         Cmd::Status(a) => cmd::query::status(a, &g),
         Cmd::Genesis(c) => cmd::genesis::run(c, &g),
         Cmd::Testnet(c) => cmd::testnet::run(c, &g),
-        Cmd::Btc(c) => cmd::btc::run(c),
+        Cmd::Btc(c) => cmd::btc::run(c, &g),
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

@@ -34,6 +34,9 @@ pub enum Cmd {
     /// Print the scripts, taproot outputs and unsigned txs of a delegation described in a
     /// JSON file (the reference vectors' format).
     StakingScripts(StakingScriptsArgs),
+    /// The staker's commands: keygen, stake, unbond, withdraw.
+    #[command(flatten)]
+    Staker(super::btc_stake::Cmd),
 }
 
 /// `ballastd btc staking-scripts` options.
@@ -44,8 +47,9 @@ pub struct StakingScriptsArgs {
     pub input: PathBuf,
 }
 
-pub fn run(c: Cmd) -> anyhow::Result<()> {
+pub fn run(c: Cmd, g: &crate::Global) -> anyhow::Result<()> {
     match c {
+        Cmd::Staker(c) => super::btc_stake::run(c, g),
         Cmd::StakingScripts(a) => {
             let out = staking_scripts(&a.input)?;
             let mut stdout = std::io::stdout().lock();

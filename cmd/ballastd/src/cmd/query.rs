@@ -34,6 +34,9 @@ pub enum Cmd {
     /// Checkpointing queries.
     #[command(subcommand)]
     Checkpointing(super::query_checkpointing::Cmd),
+    /// Restaking queries: operators, power, native bonds, BTC delegations, rewards.
+    #[command(subcommand)]
+    Restaking(super::query_restaking::Cmd),
 }
 
 /// Flags of the module queries: the node, the output format, and the height to read at.
@@ -216,6 +219,7 @@ pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
             }
             Cmd::Btclightclient(c) => super::query_btclightclient::run(c).await,
             Cmd::Checkpointing(c) => super::query_checkpointing::run(c).await,
+            Cmd::Restaking(c) => super::query_restaking::run(c).await,
         }
     })
 }

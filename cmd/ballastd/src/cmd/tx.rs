@@ -28,6 +28,9 @@ pub enum Cmd {
     /// Checkpointing transactions.
     #[command(subcommand)]
     Checkpointing(CheckpointingCmd),
+    /// Restaking transactions: operators, native bonds, rewards, BTC delegations.
+    #[command(subcommand)]
+    Restaking(Box<super::tx_restaking::Cmd>),
 }
 
 /// `ballastd tx checkpointing` subcommands.
@@ -104,6 +107,7 @@ pub struct TxFlags {
 pub fn run(c: Cmd, g: &Global) -> anyhow::Result<()> {
     match c {
         Cmd::Btclightclient(c) => super::tx_btclightclient::run(c, g),
+        Cmd::Restaking(c) => super::tx_restaking::run(*c, g),
         Cmd::Bank(BankCmd::Send {
             from,
             to,
@@ -209,113 +213,132 @@ pub fn sign_and_broadcast(
     msgs: Vec<prost_types::Any>,
     summary: &serde_json::Value,
 ) -> anyhow::Result<()> {
-    runtime()?.block_on(async move {
-        let rpc: CometRpc = tx.client.rpc()?;
-        let chain_id = match &tx.chain_id {
-            Some(c) => c.clone(),
-            None => rpc.status().await?.node_info.network.to_string(),
-        };
-        let mut opts = TxOptions::new(&chain_id);
-        opts.gas = Gas::from_str(&tx.gas)?;
-        opts.gas_adjustment = Decimal::from_str(&tx.gas_adjustment)
-            .map_err(|e| anyhow::anyhow!("bad --gas-adjustment {:?}: {e}", tx.gas_adjustment))?;
-        opts.fees = tx.fees.as_deref().map(txbuild::parse_coins).transpose()?;
-        opts.gas_prices = tx
-            .gas_prices
-            .as_deref()
-            .map(txbuild::parse_gas_price)
-            .transpose()?;
-        opts.memo = tx.memo.clone();
-        opts.timeout_height = tx.timeout_height;
-        let signed = match txbuild::build_and_sign(&rpc, key, msgs, &opts).await {
-            Ok(s) => s,
-            Err(txbuild::ClientError::Simulate {
-                code,
-                codespace,
-                log,
-            }) => {
-                // The tx would fail: report it like a failed tx.
-                report(
-                    &tx.client,
-                    &TxOutcome {
-                        txhash: String::new(),
-                        code,
-                        codespace,
-                        raw_log: log,
-                        height: 0,
-                        gas_wanted: 0,
-                        gas_used: 0,
-                    },
-                );
-                std::process::exit(1);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !tx.yes {
-            let mut s = summary.clone();
-            s["auth_info"] = json!({
-                "fee": {
-                    "amount": signed.fee.iter().map(|c| json!({"denom": c.denom, "amount": c.amount})).collect::<Vec<_>>(),
-                    "gas_limit": signed.gas_limit.to_string(),
-                }
-            });
-            eprintln!("{}", serde_json::to_string_pretty(&s)?);
-            if !confirm("confirm transaction before signing and broadcasting")? {
-                anyhow::bail!("canceled: the transaction was not broadcast");
-            }
-        }
-        let outcome = match (&tx.client.grpc_url(), tx.broadcast_mode.as_str()) {
-            (Some(url), mode) => {
-                let (code, codespace, raw_log) =
-                    crate::grpc_client::broadcast_sync(url, signed.bytes.clone()).await?;
-                let mut out = TxOutcome {
-                    txhash: hex::encode_upper(signed.hash),
-                    code,
-                    codespace,
-                    raw_log,
-                    height: 0,
-                    gas_wanted: i64::try_from(signed.gas_limit).unwrap_or(i64::MAX),
-                    gas_used: 0,
-                };
-                if mode == "block" && code == 0 {
-                    let d = rpc
-                        .wait_for_tx(signed.hash, Duration::from_secs(tx.wait_timeout))
-                        .await?;
-                    out.code = d.tx_result.code.value();
-                    out.codespace = d.tx_result.codespace;
-                    out.raw_log = d.tx_result.log;
-                    out.height = d.height.value();
-                    out.gas_used = d.tx_result.gas_used;
-                }
-                out
-            }
-            (None, "async") => {
-                let r = rpc.broadcast_tx_async(signed.bytes.clone()).await?;
-                TxOutcome {
-                    txhash: hex::encode_upper(signed.hash),
-                    code: r.code.value(),
-                    codespace: r.codespace,
-                    raw_log: r.log,
-                    height: 0,
-                    gas_wanted: i64::try_from(signed.gas_limit).unwrap_or(i64::MAX),
-                    gas_used: 0,
-                }
-            }
-            (None, mode) => {
-                let wait = (mode == "block").then(|| Duration::from_secs(tx.wait_timeout));
-                txbuild::broadcast(&rpc, &signed, wait).await?
-            }
-        };
-        report(&tx.client, &outcome);
-        if outcome.code != 0 {
-            std::process::exit(1);
-        }
-        Ok(())
-    })
+    let outcome = runtime()?.block_on(broadcast_msgs(tx, key, msgs, summary))?;
+    report(&tx.client, &outcome);
+    if outcome.code != 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
-fn report(flags: &ClientFlags, o: &TxOutcome) {
-    let v = json!({
+/// Signs `msgs` with `key` and broadcasts them as `tx` says (asking for confirmation unless
+/// `--yes`); returns the outcome without printing it. A tx that fails simulation comes back
+/// as an outcome with its code, like a tx that fails in a block.
+pub async fn broadcast_msgs(
+    tx: &TxFlags,
+    key: &cosmrs::crypto::secp256k1::SigningKey,
+    msgs: Vec<prost_types::Any>,
+    summary: &serde_json::Value,
+) -> anyhow::Result<TxOutcome> {
+    let rpc: CometRpc = tx.client.rpc()?;
+    let chain_id = match &tx.chain_id {
+        Some(c) => c.clone(),
+        None => rpc.status().await?.node_info.network.to_string(),
+    };
+    let mut opts = TxOptions::new(&chain_id);
+    opts.gas = Gas::from_str(&tx.gas)?;
+    opts.gas_adjustment = Decimal::from_str(&tx.gas_adjustment)
+        .map_err(|e| anyhow::anyhow!("bad --gas-adjustment {:?}: {e}", tx.gas_adjustment))?;
+    opts.fees = tx.fees.as_deref().map(txbuild::parse_coins).transpose()?;
+    opts.gas_prices = tx
+        .gas_prices
+        .as_deref()
+        .map(txbuild::parse_gas_price)
+        .transpose()?;
+    opts.memo = tx.memo.clone();
+    opts.timeout_height = tx.timeout_height;
+    let signed = match txbuild::build_and_sign(&rpc, key, msgs, &opts).await {
+        Ok(s) => s,
+        Err(txbuild::ClientError::Simulate {
+            code,
+            codespace,
+            log,
+        }) => {
+            // The tx would fail: report it like a failed tx.
+            return Ok(TxOutcome {
+                txhash: String::new(),
+                code,
+                codespace,
+                raw_log: log,
+                height: 0,
+                gas_wanted: 0,
+                gas_used: 0,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !tx.yes {
+        let mut s = summary.clone();
+        s["auth_info"] = json!({
+            "fee": {
+                "amount": signed.fee.iter().map(|c| json!({"denom": c.denom, "amount": c.amount})).collect::<Vec<_>>(),
+                "gas_limit": signed.gas_limit.to_string(),
+            }
+        });
+        eprintln!("{}", serde_json::to_string_pretty(&s)?);
+        if !confirm("confirm transaction before signing and broadcasting")? {
+            anyhow::bail!("canceled: the transaction was not broadcast");
+        }
+    }
+    let outcome = match (&tx.client.grpc_url(), tx.broadcast_mode.as_str()) {
+        (Some(url), mode) => {
+            let (code, codespace, raw_log) =
+                crate::grpc_client::broadcast_sync(url, signed.bytes.clone()).await?;
+            let mut out = TxOutcome {
+                txhash: hex::encode_upper(signed.hash),
+                code,
+                codespace,
+                raw_log,
+                height: 0,
+                gas_wanted: i64::try_from(signed.gas_limit).unwrap_or(i64::MAX),
+                gas_used: 0,
+            };
+            if mode == "block" && code == 0 {
+                let d = rpc
+                    .wait_for_tx(signed.hash, Duration::from_secs(tx.wait_timeout))
+                    .await?;
+                out.code = d.tx_result.code.value();
+                out.codespace = d.tx_result.codespace;
+                out.raw_log = d.tx_result.log;
+                out.height = d.height.value();
+                out.gas_used = d.tx_result.gas_used;
+            }
+            out
+        }
+        (None, "async") => {
+            let r = rpc.broadcast_tx_async(signed.bytes.clone()).await?;
+            TxOutcome {
+                txhash: hex::encode_upper(signed.hash),
+                code: r.code.value(),
+                codespace: r.codespace,
+                raw_log: r.log,
+                height: 0,
+                gas_wanted: i64::try_from(signed.gas_limit).unwrap_or(i64::MAX),
+                gas_used: 0,
+            }
+        }
+        (None, mode) => {
+            let wait = (mode == "block").then(|| Duration::from_secs(tx.wait_timeout));
+            txbuild::broadcast(&rpc, &signed, wait).await?
+        }
+    };
+    Ok(outcome)
+}
+
+/// Prints a tx's outcome as `--output` says (and its error on stderr when it failed).
+pub fn report(flags: &ClientFlags, o: &TxOutcome) {
+    if o.code != 0 {
+        eprintln!(
+            "Error: tx failed with code {} (codespace {:?}): {}",
+            o.code, o.codespace, o.raw_log
+        );
+    }
+    flags.print(&outcome_json(o));
+}
+
+/// A tx's outcome as the CLI prints it.
+pub fn outcome_json(o: &TxOutcome) -> serde_json::Value {
+    json!({
         "height": o.height.to_string(),
         "txhash": o.txhash,
         "codespace": o.codespace,
@@ -323,12 +346,5 @@ fn report(flags: &ClientFlags, o: &TxOutcome) {
         "raw_log": o.raw_log,
         "gas_wanted": o.gas_wanted.to_string(),
         "gas_used": o.gas_used.to_string(),
-    });
-    if o.code != 0 {
-        eprintln!(
-            "Error: tx failed with code {} (codespace {:?}): {}",
-            o.code, o.codespace, o.raw_log
-        );
-    }
-    flags.print(&v);
+    })
 }
