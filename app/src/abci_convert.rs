@@ -145,6 +145,22 @@ pub fn validator_update_address(
     }
 }
 
+/// A CometBFT validator update for an ed25519 key (power 0 removes the validator).
+pub fn ed25519_validator_update(
+    pubkey: &[u8; 32],
+    power: u64,
+) -> Result<pb::ValidatorUpdate, String> {
+    use tendermint_proto::v0_38::crypto::{public_key::Sum, PublicKey};
+    let power = i64::try_from(power)
+        .map_err(|_| format!("validator power {power} does not fit CometBFT's int64"))?;
+    Ok(pb::ValidatorUpdate {
+        pub_key: Some(PublicKey {
+            sum: Some(Sum::Ed25519(pubkey.to_vec().into())),
+        }),
+        power,
+    })
+}
+
 /// An ABCI event (every attribute indexed).
 pub fn event(e: &Event) -> pb::Event {
     pb::Event {

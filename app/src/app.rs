@@ -305,7 +305,9 @@ impl App {
         for m in self.modules.iter() {
             m.init_genesis(&mut state, &ctx, sections.get(m.name()))?;
         }
-        init_checkpointing(&mut state, &chain, &req.validators)?;
+        let genesis_validators = genesis_validator_set(&state, &req.validators)?;
+        let validators_from_app = restaking_manages_validators(&state)?;
+        init_checkpointing(&mut state, &chain, &genesis_validators)?;
         let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = state
             .entries()
             .iter()
@@ -321,9 +323,16 @@ impl App {
         drop(cs);
         self.reset_mempool(BaseState::Genesis(state), initial_height);
         tracing::info!(chain_id = %req.chain_id, initial_height, app_hash = %hex::encode(root), "genesis applied");
+        // With restaking operators in genesis the set is the app's, and CometBFT adopts it;
+        // without, CometBFT keeps genesis.json's (and the set never changes).
+        let validators = if req.validators.is_empty() || validators_from_app {
+            genesis_validators
+        } else {
+            Vec::new()
+        };
         Ok(pb::ResponseInitChain {
             consensus_params: None,
-            validators: Vec::new(),
+            validators,
             app_hash: root.to_vec().into(),
         })
     }
@@ -624,12 +633,14 @@ impl App {
             m.end_block(&mut block, &ctx)
                 .map_err(|e| AppError::Fatal(e.context(format!("end-block of {}", m.name()))))?;
         }
+        let mut validator_updates = Vec::new();
         if let Some(epoch) = Self::epoch_ending_at(&chain, expected) {
             for m in modules.iter() {
                 m.end_epoch(&mut block, &ctx, epoch).map_err(|e| {
                     AppError::Fatal(e.context(format!("end-epoch of {}", m.name())))
                 })?;
             }
+            validator_updates = take_validator_updates(&mut block, epoch)?;
             snapshot_next_epoch(&mut block, epoch)?;
             block.emit_event(
                 Event::new("epoch_end")
@@ -670,7 +681,7 @@ impl App {
         Ok(pb::ResponseFinalizeBlock {
             events: events.iter().map(conv::event).collect(),
             tx_results,
-            validator_updates: Vec::new(),
+            validator_updates,
             consensus_param_updates: None,
             app_hash: app_hash.to_vec().into(),
         })
@@ -1026,6 +1037,57 @@ fn stored_event(e: &Event) -> TxEvent {
     }
 }
 
+/// The genesis validator set as CometBFT validator updates.
+///
+/// When the restaking genesis names operators, the set is theirs (the top operators by power,
+/// see `ballast_restaking::valset`). genesis.json may then list no validators (CometBFT adopts
+/// the app's set) or exactly the same ones; a different list is refused, as a node whose
+/// genesis.json disagrees with its app state must not start. Without restaking operators the
+/// set is genesis.json's, fixed for the life of the chain (older test genesis files).
+fn genesis_validator_set(
+    state: &MemState,
+    requested: &[pb::ValidatorUpdate],
+) -> Result<Vec<pb::ValidatorUpdate>, AppError> {
+    use ballast_restaking::PowerTableRead;
+    let hub = state
+        .hub_validators()
+        .map_err(|e| AppError::AppState(format!("restaking: {e}")))?;
+    if hub.is_empty() {
+        return Ok(requested.to_vec());
+    }
+    let ours: Vec<pb::ValidatorUpdate> = hub
+        .iter()
+        .map(|v| conv::ed25519_validator_update(&v.consensus_pubkey, v.power))
+        .collect::<Result<_, _>>()
+        .map_err(AppError::AppState)?;
+    if !requested.is_empty() {
+        let key = |v: &pb::ValidatorUpdate| (conv::validator_update_address(v), v.power);
+        let mut a: Vec<_> = requested.iter().map(key).collect();
+        let mut b: Vec<_> = ours.iter().map(key).collect();
+        a.sort();
+        b.sort();
+        if a != b {
+            return Err(AppError::AppState(format!(
+                "genesis.json lists {} validators that differ from the {} the restaking genesis \
+                 makes (operators with a consensus key and their self-bond power): leave \
+                 genesis.json's validators empty or make them the same",
+                requested.len(),
+                ours.len()
+            )));
+        }
+    }
+    Ok(ours)
+}
+
+/// Whether restaking's genesis named operators, so the hub's validator set is the app's.
+fn restaking_manages_validators(state: &dyn StateRead) -> Result<bool, AppError> {
+    use ballast_restaking::PowerTableRead;
+    Ok(!state
+        .hub_validators()
+        .map_err(|e| AppError::AppState(format!("restaking: {e}")))?
+        .is_empty())
+}
+
 /// InitChain's part of checkpointing: the epoch layout, and epoch 1's validator snapshot from
 /// the genesis validators. Every genesis validator must have registered a BLS key in the
 /// checkpointing genesis: one without could not sign its vote at the first epoch's end, and
@@ -1071,26 +1133,59 @@ fn init_checkpointing(
     Ok(())
 }
 
+/// The hub validator-set changes restaking computed at the end of `epoch`, as CometBFT
+/// validator updates (power 0 removes a validator).
+fn take_validator_updates(
+    state: &mut dyn StateWrite,
+    epoch: u64,
+) -> Result<Vec<pb::ValidatorUpdate>, AppError> {
+    let fatal = |e: String| {
+        AppError::Fatal(TxError::fatal(format!(
+            "validator updates after epoch {epoch}: {e}"
+        )))
+    };
+    ballast_restaking::take_validator_updates(state)
+        .map_err(|e| fatal(e.to_string()))?
+        .iter()
+        .map(|u| conv::ed25519_validator_update(&u.pubkey, u.power).map_err(fatal))
+        .collect()
+}
+
 /// At the end of epoch `epoch`, the validators of epoch `epoch + 1`: the hub's set changes only
-/// at epoch boundaries, and until staking moves power the set is the previous epoch's, with
-/// the BLS keys as they are now (a key registered during the epoch counts from the next one).
+/// at epoch boundaries. When restaking manages the set, it is the set restaking computed at
+/// this epoch's end; otherwise (a genesis without operators) it is the previous epoch's. The BLS
+/// keys are those registered now (a key registered during the epoch counts from the next one).
 fn snapshot_next_epoch(state: &mut dyn StateWrite, epoch: u64) -> Result<(), AppError> {
     use ballast_checkpointing::CheckpointingRead;
-    let fatal = |e: ballast_checkpointing::CheckpointingError| {
-        AppError::Fatal(TxError::from(e).context(format!("validator snapshot after epoch {epoch}")))
-    };
-    let Some(current) = state.validator_snapshot(epoch).map_err(fatal)? else {
-        return Ok(());
+    use ballast_restaking::PowerTableRead;
+    let fatal = |e: String| {
+        AppError::Fatal(TxError::fatal(format!(
+            "validator snapshot after epoch {epoch}: {e}"
+        )))
     };
     let next = epoch
         .checked_add(1)
         .ok_or_else(|| AppError::BadRequest("epoch number overflows".into()))?;
-    let set: Vec<_> = current
-        .validators
-        .iter()
-        .map(|v| (v.address, v.power))
-        .collect();
-    ballast_checkpointing::snapshot_validators(state, next, &set).map_err(fatal)?;
+    let hub = state.hub_validators().map_err(|e| fatal(e.to_string()))?;
+    let set: Vec<_> = if !hub.is_empty() {
+        hub.iter()
+            .map(|v| (v.consensus_address(), v.power))
+            .collect()
+    } else {
+        let Some(current) = state
+            .validator_snapshot(epoch)
+            .map_err(|e| fatal(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        current
+            .validators
+            .iter()
+            .map(|v| (v.address, v.power))
+            .collect()
+    };
+    ballast_checkpointing::snapshot_validators(state, next, &set)
+        .map_err(|e| fatal(e.to_string()))?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use ballast_accounts::AccountsModule;
 use ballast_btclightclient::BtcLightClientModule;
 use ballast_checkpointing::{CheckpointingBtcHooks, CheckpointingModule};
 use ballast_framework::Module;
+use ballast_restaking::RestakingModule;
 use std::sync::Arc;
 
 /// Module names in execution order, with why each is where it is:
@@ -12,9 +13,12 @@ use std::sync::Arc;
 ///   module's hook runs.
 /// - `btclightclient` before `checkpointing`: checkpointing listens to the light client's tip
 ///   changes (its hooks run inside the light client's messages) and reads its tip.
+/// - `restaking` after `btclightclient`: BTC delegations are proven against the light client and
+///   expire by its tip. Before `checkpointing`: its end-epoch computes the next hub validator
+///   set, from which the app takes checkpointing's next validator snapshot.
 /// - `checkpointing` records the hub height in its begin-block and opens the epoch's checkpoint
 ///   in its end-epoch.
-pub const MODULE_ORDER: &[&str] = &["accounts", "btclightclient", "checkpointing"];
+pub const MODULE_ORDER: &[&str] = &["accounts", "btclightclient", "restaking", "checkpointing"];
 
 /// The modules, in [`MODULE_ORDER`].
 pub fn all_modules() -> Vec<Box<dyn Module>> {
@@ -23,6 +27,7 @@ pub fn all_modules() -> Vec<Box<dyn Module>> {
         Box::new(BtcLightClientModule::with_hooks(vec![Arc::new(
             CheckpointingBtcHooks,
         )])),
+        Box::new(RestakingModule),
         Box::new(CheckpointingModule),
     ];
     debug_assert_eq!(
