@@ -8,6 +8,10 @@
 #   pids/node<i>.cometbft         PID of node i's `cometbft start`
 #   logs/node<i>.ballastd.log     its output
 #   logs/node<i>.cometbft.log
+#   covenant-<i>/                 covenant member i: covenant_key.json (written by `ballastd testnet
+#                                 generate`, its public key is in genesis), covenant.toml and data/
+#   pids/covenant-<i>             PID of its `ballast-covenant start`
+#   logs/covenant-<i>.log
 #
 # Processes are found by these PID files only, never by name. A PID counts as ours only while
 # that process is running (not a zombie) and its command line names the node's home, so a
@@ -306,4 +310,69 @@ start_vigilante() {
     return 1
   fi
   echo "  vigilante: PID $!, config $config"
+}
+
+# --- covenant signers ------------------------------------------------------------------------------
+
+# covenant_count: how many covenant-<i> directories with a key the testnet has.
+covenant_count() {
+  local n=0
+  while [ -f "$TESTNET_DIR/covenant-$n/covenant_key.json" ]; do n=$((n + 1)); done
+  echo "$n"
+}
+
+# covenant_pubkey I: covenant member I's x-only public key (hex), from its key file.
+covenant_pubkey() {
+  sed -n '/"public_key"/{s/.*"public_key"[[:space:]]*:[[:space:]]*"\([0-9a-fA-F]*\)".*/\1/p;q;}' \
+    "$TESTNET_DIR/covenant-$1/covenant_key.json"
+}
+
+# covenant_node I N: the node whose account covenant member I sends its signatures with (and whose
+# RPC and gRPC it uses): node (I + 1) mod N, so that with several nodes no member shares node 0's
+# account with the vigilante.
+covenant_node() {
+  echo $((($1 + 1) % $2))
+}
+
+# write_covenant_config I N CHAIN_ID: covenant-I/covenant.toml, signing with covenant-I's key and
+# paying with the account of node `covenant_node I N` (key `node<j>` in its keyring).
+write_covenant_config() {
+  local i="$1" j home dir grpc
+  j="$(covenant_node "$1" "$2")"
+  home="$TESTNET_DIR/node$j"
+  dir="$TESTNET_DIR/covenant-$i"
+  grpc="$(toml_get "$home/config/ballast.toml" grpc address)"
+  cat >"$dir/covenant.toml" <<TOML
+# Written by testnet/up.sh.
+data_dir = "data"
+
+[ballast]
+rpc_address = "$(rpc_url "$home")"
+grpc_address = "$grpc"
+chain_id = "$3"
+keyring_dir = "$home"
+keyring_backend = "test"
+key_name = "node$j"
+
+[covenant]
+key_file = "covenant_key.json"
+poll_interval_ms = 1000
+TOML
+  chmod 600 "$dir/covenant.toml"
+}
+
+# start_covenant I BIN: starts ballast-covenant for covenant member I with covenant-I/covenant.toml.
+start_covenant() {
+  local i="$1" config="$TESTNET_DIR/covenant-$1/covenant.toml" log="$TESTNET_DIR/logs/covenant-$1.log" pid
+  mkdir -p "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
+  NO_COLOR=1 "$2" start --config "$config" </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$TESTNET_DIR/pids/covenant-$i"
+  sleep 1
+  if ! pid_running "$pid"; then
+    echo "covenant-$i's signer exited at once; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+  echo "  covenant-$i: PID $pid, key $(covenant_pubkey "$i"), config $config"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Shows each node of the local testnet: CometBFT's latest height and app hash (RPC /status),
 # the height and app hash the app reports (RPC /abci_info), and whether the node's ballastd and
-# cometbft processes (from $BALLAST_TESTNET_DIR/pids/) are alive; then bitcoind, the miner and
-# the vigilante, and each epoch's checkpoint status with the Bitcoin heights of its two txs.
+# cometbft processes (from $BALLAST_TESTNET_DIR/pids/) are alive; then each covenant signer
+# (running(PID) or down, its key and the account it pays with); then bitcoind, the miner and the
+# vigilante, and each epoch's checkpoint status with the Bitcoin heights of its two txs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -55,6 +56,23 @@ for ((i = 0; i < N; i++)); do
   printf '%-7s %-8s %-66s %-8s %-14s %-14s %s\n' "node$i" "${height:--}" "${hash:--}" \
     "${app_height:--}" "$(alive "node$i.ballastd" "$home")" "$(alive "node$i.cometbft" "$home")" "$url"
 done
+
+# The covenant signers.
+COVENANTS="$(covenant_count)"
+if [ "$COVENANTS" -gt 0 ]; then
+  echo
+  printf '%-11s %-16s %-64s %s\n' COVENANT SIGNER PUBKEY ACCOUNT
+  for ((i = 0; i < COVENANTS; i++)); do
+    config="$TESTNET_DIR/covenant-$i/covenant.toml"
+    state="down"
+    if [ -f "$TESTNET_DIR/pids/covenant-$i" ] && pid_has_arg "$(cat "$TESTNET_DIR/pids/covenant-$i")" "$config"; then
+      state="running($(cat "$TESTNET_DIR/pids/covenant-$i"))"
+    fi
+    account="-"
+    [ -f "$config" ] && account="$(toml_get "$config" ballast key_name)"
+    printf '%-11s %-16s %-64s %s\n' "covenant-$i" "$state" "$(covenant_pubkey "$i")" "${account:--}"
+  done
+fi
 
 # The Bitcoin side and the checkpoint of every epoch, as node 0 sees them.
 if [ -f "$TESTNET_DIR/bin.env" ]; then

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts a local N-validator Ballast testnet: N pairs of `ballastd start` + `cometbft start`
 # on 127.0.0.1, all sharing one genesis, wired to each other; a regtest bitcoind with a mining
-# loop; and `ballast-vigilante`, which relays Bitcoin headers to the chain and writes every
-# sealed checkpoint to Bitcoin (signing with node 0's account).
+# loop; `ballast-vigilante`, which relays Bitcoin headers to the chain and writes every
+# sealed checkpoint to Bitcoin (signing with node 0's account); and one `ballast-covenant` per
+# covenant key that `ballastd testnet generate` wrote (covenant-<i>/), which signs the PENDING BTC
+# delegations (paying with node (i + 1) mod N's account).
 #
 #   testnet/up.sh [N]        (re)generate N homes (default 4) and start every node
 #   testnet/up.sh --node I   start node I again (after a crash, a kill or down.sh), keeping its
@@ -21,10 +23,13 @@
 #   BALLAST_TESTNET_FLAGS      more `ballastd testnet generate` flags, e.g. "--timeout-commit 500ms"
 #   BALLAST_TESTNET_WAIT       seconds to wait for each node's RPC (default 60)
 #   BALLAST_VIGILANTE_BIN      ballast-vigilante to run (default: build it in release)
+#   BALLAST_COVENANT_BIN       ballast-covenant to run (default: build it in release when the
+#                              testnet has covenant keys)
 #   BALLAST_TESTNET_BTC_RPC_PORT, BALLAST_TESTNET_BTC_P2P_PORT
 #                              bitcoind's regtest ports (default 18443, 18444)
 #   BALLAST_TESTNET_BTC_BLOCK_SECS  seconds between mined Bitcoin blocks (default 2)
-#   BALLAST_TESTNET_NO_BITCOIN=1    start only the Ballast nodes
+#   BALLAST_TESTNET_NO_BITCOIN=1    start no bitcoind, miner or vigilante (the Ballast nodes and
+#                                   the covenant signers, which need no Bitcoin node, still start)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -162,6 +167,27 @@ for ((i = 0; i < N; i++)); do
   wait_rpc "$i" "$WAIT" || fail
 done
 
+COVENANTS="$(covenant_count)"
+if [ "$COVENANTS" -gt 0 ]; then
+  if [ -n "${BALLAST_COVENANT_BIN:-}" ]; then
+    COVENANT="$BALLAST_COVENANT_BIN"
+    if [ ! -x "$COVENANT" ]; then
+      echo "BALLAST_COVENANT_BIN=$COVENANT is not an executable file" >&2
+      fail
+    fi
+  else
+    echo "== building ballast-covenant (release; BALLAST_COVENANT_BIN skips this)"
+    (cd "$ROOT" && . scripts/env.sh && cargo build --release -p ballast-covenant) || fail
+    COVENANT="$(cd "$ROOT" && . scripts/env.sh && echo "$CARGO_TARGET_DIR/release/ballast-covenant")"
+  fi
+  printf 'TESTNET_COVENANT=%q\n' "$COVENANT" >>"$TESTNET_DIR/bin.env"
+  echo "== starting $COVENANTS covenant signers ($COVENANT)"
+  for ((i = 0; i < COVENANTS; i++)); do
+    write_covenant_config "$i" "$N" "${BALLAST_TESTNET_CHAIN_ID:-ballast-testnet-1}"
+    start_covenant "$i" "$COVENANT" || fail
+  done
+fi
+
 if [ "$WITH_BITCOIN" = 1 ]; then
   echo "== starting the Bitcoin side"
   start_bitcoind "${BALLAST_TESTNET_BTC_RPC_PORT:-18443}" "${BALLAST_TESTNET_BTC_P2P_PORT:-18444}" || fail
@@ -178,5 +204,8 @@ for ((i = 0; i < N; i++)); do
 done
 if [ "$WITH_BITCOIN" = 1 ]; then
   echo "  bitcoind regtest RPC 127.0.0.1:$BTC_RPC_PORT (password in $BTC_DIR/rpc.env); vigilante config $TESTNET_DIR/vigilante/vigilante.toml"
+fi
+if [ "$COVENANTS" -gt 0 ]; then
+  echo "  $COVENANTS covenant signers; configs in $TESTNET_DIR/covenant-<i>/covenant.toml"
 fi
 echo "  logs in $TESTNET_DIR/logs; testnet/status.sh shows heights and checkpoints; testnet/down.sh stops it"

@@ -231,9 +231,10 @@ pub struct ScriptTestnet {
 }
 
 impl ScriptTestnet {
-    /// The environment the scripts get: this testnet's directory, this workspace's ballastd and
-    /// ballast-vigilante, `cometbft`, node 0's base port, extra `ballastd testnet generate`
-    /// flags, free ports for bitcoind and a Bitcoin block every second.
+    /// The environment the scripts get: this testnet's directory, this workspace's ballastd,
+    /// ballast-vigilante and ballast-covenant, `cometbft`, node 0's base port, extra
+    /// `ballastd testnet generate` flags, free ports for bitcoind and a Bitcoin block every
+    /// second.
     pub fn new(dir: &Path, cometbft: &Path, base_port: u16, generate_flags: &str) -> Self {
         ScriptTestnet {
             dir: dir.to_path_buf(),
@@ -249,6 +250,12 @@ impl ScriptTestnet {
                 (
                     "BALLAST_VIGILANTE_BIN".into(),
                     crate::node::workspace_bin("ballast-vigilante", "BALLAST_VIGILANTE_BIN")
+                        .display()
+                        .to_string(),
+                ),
+                (
+                    "BALLAST_COVENANT_BIN".into(),
+                    crate::node::workspace_bin("ballast-covenant", "BALLAST_COVENANT_BIN")
                         .display()
                         .to_string(),
                 ),

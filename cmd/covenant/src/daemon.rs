@@ -3,8 +3,8 @@
 //! The poll loop runs as its own task. A failed poll is logged and retried: after the poll
 //! interval when something was refused, with exponential backoff (up to [`MAX_BACKOFF`]) while
 //! Ballast cannot be reached, so node restarts are ridden out. SIGINT or SIGTERM stops the loop
-//! after the delegation being sent; a panic in the task stops the daemon with its name in the
-//! log and a failing exit code.
+//! at once, even in the middle of a poll; a panic in the task stops the daemon with its name in
+//! the log and a failing exit code.
 
 use crate::config::Config;
 use crate::signer::{CovenantChain, Signer};
@@ -69,8 +69,15 @@ pub async fn poll_loop<C: CovenantChain>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = interval;
+    let mut cancel = stop.clone();
     loop {
-        let wait = match signer.poll(&stop).await {
+        // A stop request also cuts a poll short while it waits on the node (for a tx to be
+        // included, say): what was sent is on chain or not, and the next start reads it there.
+        let polled = tokio::select! {
+            r = signer.poll(&stop) => r,
+            _ = cancel.wait_for(|stopped| *stopped) => return,
+        };
+        let wait = match polled {
             Ok(out) => {
                 backoff = interval;
                 if out.signed > 0 || out.refused > 0 || out.rejected > 0 {
