@@ -75,8 +75,21 @@ fn check_entry(entry: &serde_json::Value, home: &Path) {
 }
 
 /// InitChain with `genesis.json`'s app_state and validators, on a fresh in-process app.
+/// Runs InitChain with `genesis` and the validators CometBFT would pass: each key with the
+/// power genesis.json gives it (the operator's self-bond power, which the app checks).
 fn init_chain(genesis: &serde_json::Value, pubkeys: &[[u8; 32]]) -> Result<(), String> {
+    use base64::Engine;
     use tendermint_proto::v0_38::crypto::{public_key::Sum, PublicKey};
+    let power_of = |k: &[u8; 32]| -> i64 {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(k);
+        let v = genesis["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["pub_key"]["value"] == b64.as_str())
+            .expect("every key is a genesis validator");
+        v["power"].as_str().unwrap().parse().unwrap()
+    };
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(AppConfig::new(dir.path())).unwrap();
     let req = pb::RequestInitChain {
@@ -89,7 +102,7 @@ fn init_chain(genesis: &serde_json::Value, pubkeys: &[[u8; 32]]) -> Result<(), S
                 pub_key: Some(PublicKey {
                     sum: Some(Sum::Ed25519(k.to_vec())),
                 }),
-                power: 10,
+                power: power_of(k),
             })
             .collect(),
         ..Default::default()

@@ -128,7 +128,8 @@ fn init_writes_a_cometbft_home_that_parses_back() {
         tendermint::account::Id::from(v.pub_key),
         "the validator address is SHA-256(pubkey)[..20]"
     );
-    assert_eq!(v.power.value(), 10);
+    // The validator is a restaking operator; its power is its 100 BAL self-bond's.
+    assert_eq!(v.power.value(), 100);
     let mut expected = ballast_app::genesis::default_app_state();
     let bls = ballast_app::bls_key::load_bls_key(&home)
         .expect("the BLS key file loads")
@@ -136,9 +137,48 @@ fn init_writes_a_cometbft_home_that_parses_back() {
     let address: [u8; 20] = v.address.as_bytes().try_into().expect("20 bytes");
     expected["checkpointing"]["bls_keys"] =
         serde_json::json!([ballast_app::bls_key::genesis_bls_key(&bls, address)]);
+    // The operator: its owner (the keyring's `operator` key) is funded and bonds 100 BAL.
+    let owner = printed["operator_owner"]
+        .as_str()
+        .expect("init prints the owner");
+    let keyring =
+        ballast_client::keyring::Keyring::open(&home, ballast_client::keyring::Backend::Test, None)
+            .expect("keyring opens");
+    assert_eq!(
+        keyring.show("operator").expect("operator key").address,
+        owner
+    );
+    expected["accounts"]["accounts"] = serde_json::json!([
+        { "address": owner, "coins": [{ "denom": "ubal", "amount": "1000000000000" }] }
+    ]);
+    let operators = &genesis.app_state["restaking"]["operators"];
+    assert_eq!(operators.as_array().map(Vec::len), Some(1));
+    let op = &operators[0];
+    assert_eq!(op["owner"], owner);
+    assert_eq!(op["btc_pk"], printed["operator_btc_pk"]);
+    assert_eq!(
+        op["consensus_pubkey"].as_str(),
+        Some(hex::encode(v.pub_key.to_bytes()).as_str())
+    );
+    assert_eq!(op["self_bond"], "100000000");
+    let operator_key =
+        ballast_client::btc_key::load_btc_key(&config_dir.join("operator_btc_key.json"))
+            .expect("the operator key file loads");
+    assert_eq!(
+        hex::encode(ballast_client::btc_key::xonly(&operator_key).serialize()),
+        printed["operator_btc_pk"].as_str().expect("printed")
+    );
+    let btc = &genesis.app_state["restaking"]["params"]["btc"];
+    assert_eq!(
+        btc["covenant_pks"],
+        serde_json::json!([printed["covenant_pk"]])
+    );
+    assert_eq!(btc["covenant_quorum"], 1);
+    expected["restaking"] = genesis.app_state["restaking"].clone();
     assert_eq!(
         genesis.app_state, expected,
-        "app_state is every module's default genesis plus the app section and this validator's BLS key"
+        "app_state is every module's default genesis plus the app section, this validator's \
+         BLS key, and its operator with its funded owner"
     );
     assert_eq!(
         printed["validator_address"].as_str(),
@@ -425,9 +465,11 @@ fn genesis_add_account_edits_genesis_and_the_app_applies_it() {
     assert_eq!(std::fs::read_to_string(&gpath).expect("genesis"), before);
 
     let genesis = read_json(&gpath);
+    let owner = &genesis["app_state"]["restaking"]["operators"][0]["owner"];
     assert_eq!(
         genesis["app_state"]["accounts"]["accounts"],
         serde_json::json!([
+            { "address": owner, "coins": [{ "denom": "ubal", "amount": "1000000000000" }] },
             { "address": alice, "coins": [
                 { "denom": "stake", "amount": "5" },
                 { "denom": "ubal", "amount": "1000500" }

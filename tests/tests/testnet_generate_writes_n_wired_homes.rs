@@ -113,10 +113,51 @@ fn testnet_generate_writes_n_wired_homes() {
         assert_eq!(v.pub_key, h.validator.pub_key, "{}", h.dir.display());
         assert_eq!(v.address, h.validator.address);
         assert_eq!(v.address, tendermint::account::Id::from(v.pub_key));
-        assert_eq!(v.power.value(), 10);
+        // Each validator is an operator whose 100 BAL genesis self-bond gives power 100.
+        assert_eq!(v.power.value(), 100);
     }
     let distinct: BTreeSet<_> = genesis.validators.iter().map(|v| v.address).collect();
     assert_eq!(distinct.len(), N);
+    let operators = genesis.app_state["restaking"]["operators"]
+        .as_array()
+        .expect("restaking operators");
+    assert_eq!(operators.len(), N);
+    for (h, op) in homes.iter().zip(operators) {
+        assert_eq!(
+            op["consensus_pubkey"].as_str(),
+            Some(hex::encode(h.validator.pub_key.to_bytes()).as_str())
+        );
+        assert_eq!(op["self_bond"], "100000000");
+        let key =
+            ballast_client::btc_key::load_btc_key(&h.dir.join("config/operator_btc_key.json"))
+                .expect("each node has a private operator key");
+        assert_eq!(
+            op["btc_pk"].as_str(),
+            Some(hex::encode(ballast_client::btc_key::xonly(&key).serialize()).as_str())
+        );
+    }
+    // Three covenant members with quorum 2, each key in its own directory.
+    let btc = &genesis.app_state["restaking"]["params"]["btc"];
+    assert_eq!(btc["covenant_quorum"], 2);
+    let committee: Vec<String> = (0..3)
+        .map(|i| {
+            let key = ballast_client::btc_key::load_btc_key(
+                &out.join(format!("covenant-{i}/covenant_key.json")),
+            )
+            .expect("covenant key");
+            hex::encode(ballast_client::btc_key::xonly(&key).serialize())
+        })
+        .collect();
+    let mut sorted_committee = committee.clone();
+    sorted_committee.sort();
+    let mut in_genesis: Vec<String> = btc["covenant_pks"]
+        .as_array()
+        .expect("covenant_pks")
+        .iter()
+        .map(|k| k.as_str().expect("hex").to_string())
+        .collect();
+    in_genesis.sort();
+    assert_eq!(in_genesis, sorted_committee);
     assert_eq!(
         genesis
             .consensus_params

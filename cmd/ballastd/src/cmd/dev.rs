@@ -70,6 +70,10 @@ fn prepare_home(args: &Args, g: &Global) -> anyhow::Result<()> {
                 metrics_address: None,
                 rpc_laddr: None,
                 p2p_laddr: None,
+                operator_owner: None,
+                owner_coins: super::init::Args::DEFAULT_OWNER_COINS.into(),
+                self_bond: super::testnet::DEFAULT_SELF_BOND,
+                keyring_backend: "test".into(),
             },
             g,
         )?;

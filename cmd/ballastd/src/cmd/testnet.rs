@@ -1,9 +1,14 @@
 //! `ballastd testnet generate`: N complete node homes for a local multi-validator network.
 //!
 //! `<output-dir>/node<i>/` is a home as `ballastd init` writes it, and:
-//! - every home has the same `genesis.json`: all N validators (power 10 each), each one's BLS
-//!   key in `app_state.checkpointing.bls_keys`, and one funded account per node;
-//! - every home has its own BLS key in `config/bls_key.json` (0600);
+//! - every home has the same `genesis.json`: all N validators, each one's BLS key in
+//!   `app_state.checkpointing.bls_keys`, one funded account per node, and each node a restaking
+//!   operator (`app_state.restaking.operators`) owned by that account with a genesis self-bond
+//!   (`--self-bond`, 100 BAL: power 100 at the default weight), which is its validator power;
+//! - every home has its own BLS key in `config/bls_key.json` and operator BTC key in
+//!   `config/operator_btc_key.json` (0600);
+//! - `<output-dir>/covenant-<i>/covenant_key.json` holds the key of covenant member i
+//!   (`--covenants`, 3), and genesis names the committee with quorum `--covenant-quorum` (2);
 //! - that account's key is in the home's keyring (name `node<i>`), and its mnemonic in
 //!   `<home>/key_seed.json` as `{"secret": "<mnemonic>", "address": "ballast1..."}` (0600);
 //! - `persistent_peers` lists every other node as `<node id>@<ip>:<p2p port>`;
@@ -67,6 +72,23 @@ pub struct GenerateArgs {
     /// CometBFT's consensus.timeout_propose, a Go duration like 3s.
     #[arg(long, default_value = "3s")]
     pub timeout_propose: String,
+    /// ubal each node's account bonds to its own operator at genesis (its validator power).
+    #[arg(long, default_value_t = DEFAULT_SELF_BOND)]
+    pub self_bond: u128,
+    /// Members of the BTC staking covenant committee; each gets a key in covenant-<i>/.
+    #[arg(long, default_value_t = 3)]
+    pub covenants: u32,
+    /// Covenant signatures a BTC delegation needs.
+    #[arg(long, default_value_t = 2)]
+    pub covenant_quorum: u32,
+}
+
+/// The genesis self-bond of each validator's operator: 100 BAL.
+pub const DEFAULT_SELF_BOND: u128 = 100_000_000;
+
+/// `<dir>/covenant_key.json`, a covenant member's BTC key.
+pub fn covenant_key_path(dir: &Path) -> PathBuf {
+    dir.join("covenant_key.json")
 }
 
 pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
@@ -103,11 +125,22 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         Backend::File => Some(input::keyring_passphrase(true)?),
     };
 
+    if args.covenants == 0 || args.covenant_quorum == 0 || args.covenant_quorum > args.covenants {
+        anyhow::bail!(
+            "--covenant-quorum: expected 1 to --covenants ({}), found {}",
+            args.covenants,
+            args.covenant_quorum
+        );
+    }
+
     // Check every target before writing anything.
     let dirs: Vec<PathBuf> = (0..args.validators)
         .map(|i| args.output_dir.join(format!("node{i}")))
         .collect();
-    for d in &dirs {
+    let covenant_dirs: Vec<PathBuf> = (0..args.covenants)
+        .map(|i| args.output_dir.join(format!("covenant-{i}")))
+        .collect();
+    for d in dirs.iter().chain(&covenant_dirs) {
         if d.exists()
             && std::fs::read_dir(d)
                 .map(|mut r| r.next().is_some())
@@ -185,11 +218,31 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     for n in &nodes {
         add_account_to(&mut genesis, &n.account, &coins, false)?;
         genesis.set_bls_key(n.home.keys.genesis_bls_key())?;
+        genesis.add_operator(
+            &n.account,
+            &n.home.keys.operator_btc,
+            &n.home.keys.consensus,
+            args.self_bond,
+            &n.moniker,
+        )?;
     }
+    let covenant_keys: Vec<_> = covenant_dirs
+        .iter()
+        .map(|_| ballast_client::btc_key::new_btc_key())
+        .collect();
+    let covenant_pks: Vec<_> = covenant_keys
+        .iter()
+        .map(ballast_client::btc_key::xonly)
+        .collect();
+    genesis.set_covenant_committee(&covenant_pks, args.covenant_quorum)?;
 
     for n in &nodes {
         n.home.write(&n.dir, &genesis)?;
         write_key_seed(&n.dir, &n.mnemonic, &n.account)?;
+    }
+    for (dir, key) in covenant_dirs.iter().zip(&covenant_keys) {
+        home::create_private_dir(dir)?;
+        ballast_client::btc_key::write_btc_key(&covenant_key_path(dir), key)?;
     }
 
     println!(
@@ -208,6 +261,9 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             n.home.node.abci.address,
             n.account
         );
+    }
+    for (dir, pk) in covenant_dirs.iter().zip(&covenant_pks) {
+        println!("covenant {}  {}", dir.display(), pk);
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 use super::keys::Ed25519Key;
 use anyhow::Context;
 use ballast_checkpointing::genesis::{GenesisBlsKey, GenesisState as CheckpointingGenesis};
+use ballast_framework::Address;
+use ballast_restaking::GenesisState as RestakingGenesis;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -148,6 +150,79 @@ impl GenesisDoc {
             serde_json::to_value(&state).context("serialising the checkpointing section")?,
         );
         Ok(())
+    }
+
+    /// The restaking section, parsed (defaults when absent).
+    pub fn restaking(&self) -> anyhow::Result<RestakingGenesis> {
+        let name = ballast_restaking::MODULE_NAME;
+        match self.app_state.get(name) {
+            None => Ok(RestakingGenesis::default()),
+            Some(v) => RestakingGenesis::from_json(v)
+                .map_err(|e| anyhow::anyhow!("app_state.{name} is invalid: {e}")),
+        }
+    }
+
+    fn set_restaking(&mut self, state: &RestakingGenesis) -> anyhow::Result<()> {
+        let name = ballast_restaking::MODULE_NAME;
+        self.app_state[name] = serde_json::to_value(state)
+            .map_err(|e| anyhow::anyhow!("app_state.{name} does not serialise: {e}"))?;
+        Ok(())
+    }
+
+    /// Makes the validator with consensus key `consensus` a restaking genesis operator owned by
+    /// `owner`, with operator key `btc_sk` and a self-bond of `self_bond` ubal (the owner must
+    /// hold it in the accounts genesis), replacing an entry with the same operator key. The
+    /// validator's genesis power becomes the power restaking computes for the self-bond, so
+    /// genesis.json's validator list and the app's agree.
+    pub fn add_operator(
+        &mut self,
+        owner: &Address,
+        btc_sk: &bitcoin::secp256k1::SecretKey,
+        consensus: &Ed25519Key,
+        self_bond: u128,
+        moniker: &str,
+    ) -> anyhow::Result<()> {
+        let mut state = self.restaking()?;
+        let entry = ballast_restaking::genesis_operator(
+            owner,
+            btc_sk,
+            consensus.public_key(),
+            self_bond,
+            moniker,
+        );
+        state.operators.retain(|o| o.btc_pk != entry.btc_pk);
+        state.operators.push(entry);
+        let power = ballast_restaking::power::compute_power(&state.params, self_bond, 0, 0)
+            .map_err(|e| anyhow::anyhow!("power of a {self_bond} ubal self-bond: {e}"))?;
+        if power == 0 {
+            anyhow::bail!(
+                "a self-bond of {self_bond} ubal gives no power at the native power weight {}: \
+                 bond more",
+                state.params.native_power_weight
+            );
+        }
+        self.set_restaking(&state)?;
+        let address = consensus.address_hex();
+        for v in self.validators.iter_mut().filter(|v| v.address == address) {
+            v.power = power.to_string();
+        }
+        Ok(())
+    }
+
+    /// Sets the BTC staking covenant committee and its quorum.
+    pub fn set_covenant_committee(
+        &mut self,
+        keys: &[bitcoin::secp256k1::XOnlyPublicKey],
+        quorum: u32,
+    ) -> anyhow::Result<()> {
+        let mut state = self.restaking()?;
+        state.params.btc.covenant_pks = keys.iter().map(|k| k.serialize()).collect();
+        state.params.btc.covenant_quorum = quorum;
+        state
+            .params
+            .validate()
+            .map_err(|e| anyhow::anyhow!("covenant committee: {e}"))?;
+        self.set_restaking(&state)
     }
 
     /// The BLS key entries in `app_state.checkpointing.bls_keys`.

@@ -17,6 +17,7 @@ use anyhow::Context;
 use ballast_app::bls_key;
 use ballast_checkpointing::genesis::GenesisBlsKey;
 use ballast_checkpointing::BlsSecretKey;
+use ballast_client::btc_key;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -133,6 +134,9 @@ pub struct NodeKeys {
     pub node: Ed25519Key,
     /// The BLS key that signs epoch checkpoints (`bls_key.json`).
     pub bls: BlsSecretKey,
+    /// The operator's BTC key (`operator_btc_key.json`): the operator id, the key BTC stakers
+    /// delegate to in their staking scripts, and the key that proves the operator's identity.
+    pub operator_btc: bitcoin::secp256k1::SecretKey,
 }
 
 impl NodeKeys {
@@ -153,10 +157,17 @@ impl NodeKeys {
             Some(k) => k,
             None => bls_key::new_bls_key()?,
         };
+        let operator_path = operator_btc_key_path(home);
+        let operator_btc = if operator_path.exists() {
+            btc_key::load_btc_key(&operator_path)?
+        } else {
+            btc_key::new_btc_key()
+        };
         Ok(NodeKeys {
             consensus,
             node,
             bls,
+            operator_btc,
         })
     }
 
@@ -166,6 +177,7 @@ impl NodeKeys {
             consensus: Ed25519Key::generate(),
             node: Ed25519Key::generate(),
             bls: bls_key::new_bls_key()?,
+            operator_btc: btc_key::new_btc_key(),
         })
     }
 
@@ -203,6 +215,18 @@ impl NodeKeys {
                 bls_key::bls_key_path(home).display()
             ),
         }
+        let operator_path = operator_btc_key_path(home);
+        if operator_path.exists() {
+            if btc_key::load_btc_key(&operator_path)? != self.operator_btc {
+                anyhow::bail!(
+                    "{} holds another operator BTC key than the one planned for this home: \
+                     refusing to replace it",
+                    operator_path.display()
+                );
+            }
+        } else {
+            btc_key::write_btc_key(&operator_path, &self.operator_btc)?;
+        }
         let state_path = super::priv_validator_state_path(home);
         if !state_path.exists() {
             let state = serde_json::json!({ "height": "0", "round": 0, "step": 0 });
@@ -214,6 +238,11 @@ impl NodeKeys {
 
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).expect("a JSON value always serialises")
+}
+
+/// `<home>/config/operator_btc_key.json`, the operator's BTC key (see [`NodeKeys::operator_btc`]).
+pub fn operator_btc_key_path(home: &Path) -> std::path::PathBuf {
+    super::config_dir(home).join("operator_btc_key.json")
 }
 
 /// The consensus key in `<home>/config/priv_validator_key.json`.
