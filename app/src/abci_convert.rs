@@ -155,7 +155,7 @@ pub fn ed25519_validator_update(
         .map_err(|_| format!("validator power {power} does not fit CometBFT's int64"))?;
     Ok(pb::ValidatorUpdate {
         pub_key: Some(PublicKey {
-            sum: Some(Sum::Ed25519(pubkey.to_vec().into())),
+            sum: Some(Sum::Ed25519(pubkey.to_vec())),
         }),
         power,
     })
