@@ -12,6 +12,7 @@
 
 pub mod bitcoind;
 pub mod btc_headers;
+pub mod btc_staking;
 pub mod checkpoint_rpc;
 pub mod cli;
 pub mod cometbft;
