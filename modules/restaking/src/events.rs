@@ -30,6 +30,8 @@ pub const REWARDS_DISTRIBUTED: &str = "restaking.rewards_distributed";
 pub const REWARDS_WITHDRAWN: &str = "restaking.rewards_withdrawn";
 /// The hub validator set was computed.
 pub const HUB_VALIDATOR_SET: &str = "restaking.hub_validator_set";
+/// No operator qualified; the set in force was kept.
+pub const HUB_VALIDATOR_SET_KEPT: &str = "restaking.hub_validator_set_kept";
 /// One change of the hub validator set.
 pub const VALIDATOR_UPDATE: &str = "restaking.validator_update";
 
@@ -151,6 +153,14 @@ pub fn hub_validator_set(epoch: u64, validators: usize, total_power: u64, update
         .attr("validators", validators)
         .attr("total_power", total_power)
         .attr("updates", updates)
+}
+
+/// `hub_validator_set_kept{epoch, validators}`: no operator qualified at the end of `epoch`,
+/// so the set in force stays (CometBFT cannot run with an empty set).
+pub fn hub_validator_set_kept(epoch: u64, validators: usize) -> Event {
+    Event::new(HUB_VALIDATOR_SET_KEPT)
+        .attr("epoch", epoch)
+        .attr("validators", validators)
 }
 
 /// `validator_update{epoch, consensus_pubkey, power}` (power 0: removed).

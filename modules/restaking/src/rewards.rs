@@ -10,6 +10,11 @@
 //! through the index, not yet settled; rounding remainders stay there), or the remainder a
 //! distribution could not hand out (rounding between operators, operators whose positions have
 //! no weight), which joins the next distribution. [`liabilities`] adds these up.
+//!
+//! A position's weight is the power of its own collateral, rounded down, so the weights of an
+//! operator's positions add up to at most the operator's power: collateral worth less than one
+//! unit of power (under 1 BAL, under 10,000 sat with the default weights) earns nothing, and
+//! the operator's share goes to the weighted positions.
 
 use crate::error::corrupt;
 use crate::operator::{self, OperatorId};

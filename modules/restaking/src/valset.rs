@@ -189,12 +189,20 @@ pub fn init_set<S: StateWrite + ?Sized>(
 
 /// At the end of `epoch`: computes the new set, stores it, and adds its difference from the
 /// set in force to the pending updates. Returns that difference.
+///
+/// When no operator qualifies any more but a set is in force, the set in force stays (with no
+/// updates, and a `restaking.hub_validator_set_kept` event): CometBFT refuses updates that
+/// empty its validator set and would halt the chain.
 pub fn update_set<S: StateWrite + ?Sized>(
     state: &mut S,
     epoch: u64,
 ) -> Result<Vec<ValidatorUpdate>, RestakingError> {
     let (_, old) = load_set(state)?;
-    let new = compute_set(state)?;
+    let mut new = compute_set(state)?;
+    if new.is_empty() && !old.is_empty() {
+        state.emit_event(events::hub_validator_set_kept(epoch, old.len()));
+        new = old.clone();
+    }
     let changes = diff(&old, &new);
     store_set(state, epoch, &new)?;
     if !changes.is_empty() {
@@ -323,8 +331,7 @@ mod tests {
         );
         assert_eq!(s.hub_validators().unwrap(), set);
         assert!(pending_updates(&s).unwrap().is_empty());
-        let mut st: &mut dyn StateWrite = &mut s;
-        assert!(take_validator_updates(&mut st).unwrap().is_empty());
+        assert!(take_validator_updates(&mut s).unwrap().is_empty());
 
         // Nothing changed: no updates.
         assert!(update_set(&mut s, 1).unwrap().is_empty());
@@ -351,13 +358,21 @@ mod tests {
         init(&mut s);
         let a = register_op(&mut s, 1, Some(cons_pk(1)));
         let keyless = register_op(&mut s, 2, None);
+        let c = register_op(&mut s, 3, Some(cons_pk(3)));
         bond(&mut s, &a, 10);
         bond(&mut s, &keyless, 50);
+        bond(&mut s, &c, 4);
         init_set(&mut s).unwrap();
-        assert_eq!(s.hub_validators().unwrap().len(), 1);
+        let ids: Vec<OperatorId> = s
+            .hub_validators()
+            .unwrap()
+            .iter()
+            .map(|v| v.operator)
+            .collect();
+        assert_eq!(ids, vec![a, c], "the keyless operator is not a validator");
         operator::set_jailed(&mut s, &a, true).unwrap();
         assert_eq!(update_set(&mut s, 1).unwrap(), vec![upd(1, 0)]);
-        assert!(s.hub_validators().unwrap().is_empty());
+        assert_eq!(s.hub_validators().unwrap().len(), 1);
         operator::set_jailed(&mut s, &a, false).unwrap();
         assert_eq!(update_set(&mut s, 2).unwrap(), vec![upd(1, 10)]);
         // Both epochs' changes wait merged until the app takes them: the latest wins.
@@ -411,6 +426,29 @@ mod tests {
         let now = s.hub_validators().unwrap();
         assert_eq!(now[0].operator, ops[0]);
         assert_eq!(now.len(), 3);
+    }
+
+    #[test]
+    fn a_set_that_would_be_empty_is_kept() {
+        let mut s = MemState::new();
+        init(&mut s);
+        let a = register_op(&mut s, 1, Some(cons_pk(1)));
+        bond(&mut s, &a, 3);
+        init_set(&mut s).unwrap();
+        unbond(&mut s, &a, 3);
+        assert!(update_set(&mut s, 1).unwrap().is_empty());
+        assert_eq!(s.hub_validators().unwrap().len(), 1);
+        assert!(s
+            .events()
+            .iter()
+            .any(|e| e.kind == "restaking.hub_validator_set_kept"));
+        // Once someone qualifies again, the set moves to the new one.
+        let b = register_op(&mut s, 2, Some(cons_pk(2)));
+        bond(&mut s, &b, 2);
+        assert_eq!(
+            update_set(&mut s, 2).unwrap(),
+            sorted(vec![upd(1, 0), upd(2, 2)])
+        );
     }
 
     #[test]
