@@ -103,7 +103,7 @@ fn staking_script(
 }
 
 /// Common flags of a `ballastd tx` command sent by the dev key.
-fn tx_flags<'a>(node: &'a str) -> [&'a str; 8] {
+fn tx_flags(node: &str) -> [&str; 8] {
     [
         "--from",
         "dev",
