@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     files.sort();
+    // The directories, so that a new .proto file also triggers a rebuild (cargo scans a
+    // directory's whole tree for changes).
+    for top in ["ballast", "cosmos"] {
+        println!("cargo:rerun-if-changed={}", root.join(top).display());
+    }
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
