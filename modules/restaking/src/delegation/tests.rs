@@ -416,6 +416,31 @@ fn a_verified_delegation_whose_block_was_reorged_out_is_proven_again() {
     assert_eq!(env.power(), (VALUE, POWER));
 }
 
+#[test]
+fn a_slashed_operators_delegations_are_marked_slashed_and_leave_the_power_table() {
+    let mut env = Env::new();
+    let active = env.active(VALUE, TIME, 26);
+    let pending = env.draft(VALUE, TIME, 27);
+    env.create(&pending.msg()).unwrap();
+    assert_eq!(env.power(), (VALUE, POWER));
+    for t in env.s.btc_delegations_of_operator(&env.op, None).unwrap() {
+        let moved = crate::delegation::mark_slashed(&mut env.s, &t, 50)
+            .unwrap()
+            .expect("bonded delegations move");
+        assert_eq!(moved.to, DelegationStatus::Slashed);
+        assert_eq!(moved.power.is_some(), t == active);
+        // Only once.
+        assert_eq!(
+            crate::delegation::mark_slashed(&mut env.s, &t, 50).unwrap(),
+            None
+        );
+    }
+    assert_eq!(status(&env, &pending.txid()), DelegationStatus::Slashed);
+    assert_eq!(env.power(), (0, 0));
+    assert_eq!(queue_len(&env), 0);
+    assert!(env.end_block().is_empty());
+}
+
 // ---- bad inputs ----------------------------------------------------------------------------
 
 /// The staking output with the covenant multisig's keys in the given order (scripts must
