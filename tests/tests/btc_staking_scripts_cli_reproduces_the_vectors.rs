@@ -21,7 +21,7 @@ const FIELDS: [&str; 8] = [
 ];
 
 fn vector_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/btc-staking");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors/btc-staking");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())

@@ -18,7 +18,7 @@ impl Vector {
     /// Loads `local-3cov-q2.json`.
     pub fn load() -> Vector {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/vectors/btc-staking/local-3cov-q2.json");
+            .join("../../testdata/vectors/btc-staking/local-3cov-q2.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         Vector {

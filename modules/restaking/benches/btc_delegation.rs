@@ -70,7 +70,7 @@ fn xonly(sk: &SecretKey) -> XOnlyPublicKey {
 /// The keys of `shared/vectors/btc-staking/local-3cov-q2.json`.
 fn keys() -> Keys {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/btc-staking/local-3cov-q2.json");
+        .join("../../testdata/vectors/btc-staking/local-3cov-q2.json");
     let text = std::fs::read_to_string(&path).expect("the vector file is readable");
     let v: serde_json::Value = serde_json::from_str(&text).expect("the vector file is json");
     let sk = |p: &str| {

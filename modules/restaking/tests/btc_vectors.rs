@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/btc-staking")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/btc-staking")
 }
 
 fn vector_files() -> Vec<PathBuf> {
@@ -339,5 +339,37 @@ fn scripts_trees_and_transactions_match_every_vector() {
         .unwrap_or_else(|e| panic!("{name}: the vector's txs are valid: {e}"));
         assert_eq!(checked.staking_outpoint, staking_outpoint);
         assert_eq!(checked.unbonding_outpoint, unbonding_outpoint);
+    }
+}
+
+/// The vectors are kept in the repository (`testdata/vectors/btc-staking/`) so that a clone
+/// tests on its own; where the workspace's reference copy (`../shared/vectors/btc-staking/`,
+/// beside the repository) is present, the two must be identical.
+#[test]
+fn the_repository_copy_of_the_vectors_is_the_reference_copy() {
+    let reference =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/btc-staking");
+    if !reference.is_dir() {
+        println!(
+            "skipped: no reference copy at {} to compare with",
+            reference.display()
+        );
+        return;
+    }
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&reference), names(&vectors_dir()));
+    for name in names(&reference) {
+        assert_eq!(
+            std::fs::read(reference.join(&name)).expect("reference file"),
+            std::fs::read(vectors_dir().join(&name)).expect("repository file"),
+            "{name} differs from the reference copy"
+        );
     }
 }

@@ -62,7 +62,7 @@ fn sk_hex(v: &serde_json::Value, path: &str) -> SecretKey {
 /// The keys of `local-3cov-q2.json`.
 pub fn keys() -> Keys {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/btc-staking/local-3cov-q2.json");
+        .join("../../testdata/vectors/btc-staking/local-3cov-q2.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
