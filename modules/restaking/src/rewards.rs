@@ -341,7 +341,13 @@ pub fn distribute<S: StateWrite + ?Sized>(
     state: &mut S,
     snapshot: &PowerSnapshot,
 ) -> Result<RewardDistribution, RestakingError> {
-    let collected = state.balance(&fee_collector(), BOND_DENOM)?;
+    // With no power at all nobody could be paid: the fees stay with the fee collector until
+    // an epoch has power, so a chain without operators keeps its fees where they were taken.
+    let collected = if snapshot.total_power > 0 {
+        state.balance(&fee_collector(), BOND_DENOM)?
+    } else {
+        0
+    };
     if collected > 0 {
         bank::send(
             state,
@@ -763,7 +769,18 @@ mod tests {
         fund(&mut s, &fee_collector(), 77);
         let snap = snapshot_power(&mut s, 1).unwrap();
         let d = distribute(&mut s, &snap).unwrap();
-        assert_eq!((d.collected, d.distributed, d.remainder), (77, 0, 77));
+        // Nothing is collected: the fees wait with the fee collector for an epoch with power.
+        assert_eq!((d.collected, d.distributed, d.remainder), (0, 0, 0));
+        assert_eq!(s.balance(&fee_collector(), BOND_DENOM).unwrap(), 77);
+        check_conservation(&s);
+        // Once an operator has power, they are collected and paid.
+        let a = register_op_with(&mut s, 1, Some(cons_pk(1)), "0");
+        let staker = Address([0x62; 20]);
+        adjust_collateral(&mut s, &a, &staker, CollateralChange::AddBtc(1_000_000)).unwrap();
+        let snap = snapshot_power(&mut s, 2).unwrap();
+        let d = distribute(&mut s, &snap).unwrap();
+        assert_eq!((d.collected, d.distributed), (77, 77));
+        assert_eq!(s.balance(&fee_collector(), BOND_DENOM).unwrap(), 0);
         check_conservation(&s);
     }
 
