@@ -5,7 +5,7 @@
 //! output wherever the wallet put it. `ballastd tx restaking btc-delegate` turns each into a
 //! PENDING delegation of `ballastd dev` with the wallet's txid; once the raw tx is mined and its
 //! headers are in the light client, `tx restaking add-inclusion-proof` (reading the block from
-//! bitcoind) records its block.
+//! bitcoind, with no wallet named) records its block.
 //!
 //! Bad input exits 1 with a clear message and registers nothing: bad hex, base64 that is not a
 //! PSBT, a wallet tx with no staking output, a staking tx made for another key (wrong key file),
@@ -510,10 +510,9 @@ fn a_staking_tx_from_bitcoinds_wallet_becomes_a_pending_delegation_and_bad_input
         "restaking",
         "add-inclusion-proof",
         raw_txid.as_str(),
+        // No wallet: the block is found with the node's -txindex.
         "--bitcoin-rpc-url",
         &rpc_url,
-        "--bitcoin-wallet",
-        ballast_tests::bitcoind::WALLET,
         "--bitcoin-rpc-user",
         user,
         "--bitcoin-rpc-password",

@@ -112,19 +112,21 @@ fn relay_headers(home: &Path, node: &str, btc: &BitcoinD, from: &str, dir: &Path
     }
 }
 
-/// The `--bitcoin-*` flags for `btc`.
-fn bitcoin_flags(btc: &BitcoinD) -> Vec<String> {
+/// The `--bitcoin-*` flags for `btc`: the node, and the wallet when `wallet`.
+fn bitcoin_flags(btc: &BitcoinD, wallet: bool) -> Vec<String> {
     let (user, password) = btc.credentials();
-    vec![
+    let mut v = vec![
         "--bitcoin-rpc-url".into(),
         btc.rpc_url(),
-        "--bitcoin-wallet".into(),
-        WALLET.into(),
         "--bitcoin-rpc-user".into(),
         user.into(),
         "--bitcoin-rpc-password".into(),
         password.into(),
-    ]
+    ];
+    if wallet {
+        v.extend(["--bitcoin-wallet".into(), WALLET.into()]);
+    }
+    v
 }
 
 fn run_strings(home: &Path, args: &[String]) -> Output {
@@ -256,7 +258,7 @@ fn stake_becomes_active_then_unbond_and_withdraw_take_the_bitcoin_back() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(bitcoin_flags(&btc));
+    args.extend(bitcoin_flags(&btc, true));
     args.extend(tx_flags("dev", &node).iter().map(|s| s.to_string()));
     let stdout_path = dir.path().join("stake.out");
     let stderr_path = dir.path().join("stake.err");
@@ -324,7 +326,7 @@ fn stake_becomes_active_then_unbond_and_withdraw_take_the_bitcoin_back() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(bitcoin_flags(&btc));
+    args.extend(bitcoin_flags(&btc, false));
     args.extend(tx_flags("dev", &node).iter().map(|s| s.to_string()));
     let unbonded = ok_json(&run_strings(&home, &args), "btc unbond");
     assert_eq!(unbonded["code"], 0, "{unbonded}");
@@ -354,7 +356,8 @@ fn stake_becomes_active_then_unbond_and_withdraw_take_the_bitcoin_back() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        a.extend(bitcoin_flags(&btc));
+        // No wallet: withdrawing needs only the node.
+        a.extend(bitcoin_flags(&btc, false));
         a
     };
     let early = run_strings(&home, &withdraw_args(&txid_s));
@@ -405,7 +408,7 @@ fn stake_becomes_active_then_unbond_and_withdraw_take_the_bitcoin_back() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(bitcoin_flags(&btc));
+    args.extend(bitcoin_flags(&btc, true));
     args.extend(tx_flags("dev", &node).iter().map(|s| s.to_string()));
     let second = ok_json(&run_strings(&home, &args), "the second btc stake");
     assert_eq!(second["inclusion_proof_tx"], Value::Null, "{second}");
