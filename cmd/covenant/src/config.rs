@@ -8,35 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Why the configuration cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read the config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this configuration.
-    #[error("config file {path} is invalid: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, as the TOML parser says it.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("invalid config value {field}: {message}")]
-    Invalid {
-        /// The dotted field name.
-        field: &'static str,
-        /// What was expected and found.
-        message: String,
-    },
-}
+/// Why the configuration cannot be used: the same errors as the vigilante's configuration.
+pub use ballast_vigilante::config::ConfigError;
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
