@@ -163,14 +163,7 @@ impl Config {
     /// Reads `path` and resolves relative paths against its directory. Call
     /// [`Config::validate`] after applying overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+        let mut cfg: Config = ballast_vigilante::config::read_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
         Ok(cfg)

@@ -9,10 +9,9 @@
 use crate::config::Config;
 use crate::signer::{CovenantChain, Signer};
 use anyhow::Context;
-use ballast_client::keyring::{Backend, Keyring, SigningKey};
+use ballast_client::keyring::SigningKey;
 use ballast_client::txbuild::{Gas, TxOptions};
 use ballast_vigilante::ballast::Ballast;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -24,23 +23,11 @@ pub const RECORD_FILE: &str = "signed.jsonl";
 
 /// Loads the account key that pays for `MsgAddCovenantSigs` from the configured keyring.
 pub fn load_account_key(cfg: &Config) -> anyhow::Result<SigningKey> {
-    let backend = Backend::from_str(&cfg.ballast.keyring_backend)?;
-    let kr = match backend {
-        Backend::Test => Keyring::open(&cfg.ballast.keyring_dir, backend, None)?,
-        Backend::File => {
-            let pass = ballast_client::keyring::input::keyring_passphrase(false)
-                .context("reading the keyring passphrase")?;
-            Keyring::open(&cfg.ballast.keyring_dir, backend, Some(pass))?
-        }
-    };
-    kr.signing_key(&cfg.ballast.key_name).with_context(|| {
-        format!(
-            "loading key {:?} from the {} keyring in {}",
-            cfg.ballast.key_name,
-            backend,
-            cfg.ballast.keyring_dir.display()
-        )
-    })
+    ballast_vigilante::daemon::load_keyring_key(
+        &cfg.ballast.keyring_dir,
+        &cfg.ballast.keyring_backend,
+        &cfg.ballast.key_name,
+    )
 }
 
 /// How txs are signed and paid for.

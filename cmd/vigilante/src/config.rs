@@ -294,17 +294,22 @@ header_batch_size = 500
 scan_depth = 1000
 "#;
 
+/// Reads and parses a TOML config file (the daemons' configs share this).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })
+}
+
 impl Config {
     /// Reads `path`, resolves relative paths against its directory, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+        let mut cfg: Config = read_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
         Ok(cfg)

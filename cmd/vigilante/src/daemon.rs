@@ -26,21 +26,33 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Loads the signing key from the configured keyring.
 pub fn load_key(cfg: &Config) -> anyhow::Result<ballast_client::keyring::SigningKey> {
-    let backend = Backend::from_str(&cfg.ballast.keyring_backend)?;
+    load_keyring_key(
+        &cfg.ballast.keyring_dir,
+        &cfg.ballast.keyring_backend,
+        &cfg.ballast.key_name,
+    )
+}
+
+/// Loads key `name` from the keyring in `dir` with backend `backend` ("test", or "file", which
+/// asks for the passphrase). The daemons that pay for their Ballast txs share it.
+pub fn load_keyring_key(
+    dir: &std::path::Path,
+    backend: &str,
+    name: &str,
+) -> anyhow::Result<ballast_client::keyring::SigningKey> {
+    let backend = Backend::from_str(backend)?;
     let kr = match backend {
-        Backend::Test => Keyring::open(&cfg.ballast.keyring_dir, backend, None)?,
+        Backend::Test => Keyring::open(dir, backend, None)?,
         Backend::File => {
             let pass = ballast_client::keyring::input::keyring_passphrase(false)
                 .context("reading the keyring passphrase")?;
-            Keyring::open(&cfg.ballast.keyring_dir, backend, Some(pass))?
+            Keyring::open(dir, backend, Some(pass))?
         }
     };
-    kr.signing_key(&cfg.ballast.key_name).with_context(|| {
+    kr.signing_key(name).with_context(|| {
         format!(
-            "loading key {:?} from the {} keyring in {}",
-            cfg.ballast.key_name,
-            backend,
-            cfg.ballast.keyring_dir.display()
+            "loading key {name:?} from the {backend} keyring in {}",
+            dir.display()
         )
     })
 }
