@@ -1,1 +1,5 @@
-fn main() {}
+//! `ballast-consumer`: the demo consumer. See the library docs and `ballast-consumer --help`.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}
