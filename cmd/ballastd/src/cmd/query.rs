@@ -37,6 +37,9 @@ pub enum Cmd {
     /// Restaking queries: operators, power, native bonds, BTC delegations, rewards.
     #[command(subcommand)]
     Restaking(super::query_restaking::Cmd),
+    /// Consumers queries: consumers, opt-ins, allocations, validator sets and their updates.
+    #[command(subcommand)]
+    Consumers(super::query_consumers::Cmd),
 }
 
 /// Flags of the module queries: the node, the output format, and the height to read at.
@@ -220,6 +223,7 @@ pub fn run(c: Cmd, _g: &Global) -> anyhow::Result<()> {
             Cmd::Btclightclient(c) => super::query_btclightclient::run(c).await,
             Cmd::Checkpointing(c) => super::query_checkpointing::run(c).await,
             Cmd::Restaking(c) => super::query_restaking::run(c).await,
+            Cmd::Consumers(c) => super::query_consumers::run(c).await,
         }
     })
 }

@@ -31,6 +31,10 @@ pub enum Cmd {
     /// Restaking transactions: operators, native bonds, rewards, BTC delegations.
     #[command(subcommand)]
     Restaking(Box<super::tx_restaking::Cmd>),
+    /// Consumer transactions: register, update, fund and remove a consumer; opt operators in
+    /// and out.
+    #[command(subcommand)]
+    Consumers(Box<super::tx_consumers::Cmd>),
 }
 
 /// `ballastd tx checkpointing` subcommands.
@@ -108,6 +112,7 @@ pub fn run(c: Cmd, g: &Global) -> anyhow::Result<()> {
     match c {
         Cmd::Btclightclient(c) => super::tx_btclightclient::run(c, g),
         Cmd::Restaking(c) => super::tx_restaking::run(*c, g),
+        Cmd::Consumers(c) => super::tx_consumers::run(*c, g),
         Cmd::Bank(BankCmd::Send {
             from,
             to,
