@@ -22,4 +22,10 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod config;
+pub mod follow;
+pub mod hub;
+pub mod light;
+pub mod store;
 pub mod verify;

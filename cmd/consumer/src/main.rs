@@ -1,5 +1,5 @@
 //! `ballast-consumer`: the demo consumer. See the library docs and `ballast-consumer --help`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    ballast_consumer::cli::main()
 }
