@@ -376,3 +376,62 @@ start_covenant() {
   fi
   echo "  covenant-$i: PID $pid, key $(covenant_pubkey "$i"), config $config"
 }
+
+# --- the demo consumer (up.sh with BALLAST_TESTNET_CONSUMER=1) ------------------------------------
+#   consumer/                     consumer.toml (written with `ballast-consumer init`), the keyring
+#                                 of its key `consumer` (keyring-test/) and its data dir
+#                                 (consumer-data/: the verified set, the light client's state)
+#   pids/consumer                 PID of its `ballast-consumer run`
+#   logs/consumer.log             its output: one line per verified update, then its logs
+
+CONSUMER_DIR="$TESTNET_DIR/consumer"
+CONSUMER_CONFIG="$CONSUMER_DIR/consumer.toml"
+
+# write_consumer_config BIN BALLASTD CONSUMER_ID GRPC RPC: consumer/consumer.toml for consumer
+# CONSUMER_ID following the hub at GRPC (host:port) and RPC (http://host:port), with its own key
+# `consumer` (created once) in consumer/'s test keyring. An existing config is replaced; its data
+# dir (the verified set) is kept.
+write_consumer_config() {
+  local bin="$1" ballastd="$2" id="$3" grpc="$4" rpc="$5"
+  mkdir -p "$CONSUMER_DIR"
+  if ! "$ballastd" keys show consumer --home "$CONSUMER_DIR" --keyring-backend test >/dev/null 2>&1; then
+    "$ballastd" keys add consumer --home "$CONSUMER_DIR" --keyring-backend test -o json \
+      >"$CONSUMER_DIR/key.json" || return 1
+    chmod 600 "$CONSUMER_DIR/key.json"
+  fi
+  "$bin" init --config "$CONSUMER_CONFIG" --consumer-id "$id" --hub-grpc "$grpc" --hub-rpc "$rpc" \
+    --keyring-dir "$CONSUMER_DIR" --keyring-backend test --key-name consumer \
+    --data-dir "$CONSUMER_DIR/consumer-data" --force >/dev/null
+}
+
+# consumer_id_of_config: the consumer_id in consumer/consumer.toml ("" without one).
+consumer_id_of_config() {
+  [ -f "$CONSUMER_CONFIG" ] && toml_get "$CONSUMER_CONFIG" "" consumer_id
+}
+
+# start_consumer BIN: starts `ballast-consumer run` with consumer/consumer.toml; it waits for the
+# consumer to be registered and follows its validator set from the last verified update.
+start_consumer() {
+  local log="$TESTNET_DIR/logs/consumer.log" pid
+  mkdir -p "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
+  NO_COLOR=1 "$1" run --config "$CONSUMER_CONFIG" </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$TESTNET_DIR/pids/consumer"
+  sleep 1
+  if ! pid_running "$pid"; then
+    echo "the demo consumer exited at once; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+  echo "  consumer: PID $pid, consumer $(consumer_id_of_config), config $CONSUMER_CONFIG"
+}
+
+# consumer_alive: the demo consumer recorded in pids/consumer is running.
+consumer_alive() {
+  [ -f "$TESTNET_DIR/pids/consumer" ] && pid_has_arg "$(cat "$TESTNET_DIR/pids/consumer")" "$CONSUMER_CONFIG"
+}
+
+# consumer_last_update: the demo consumer's last verified-update line in its log ("" if none).
+consumer_last_update() {
+  grep -E '^update_id=[0-9]+ .*verified' "$TESTNET_DIR/logs/consumer.log" 2>/dev/null | tail -n 1
+}

@@ -3,7 +3,8 @@
 # the height and app hash the app reports (RPC /abci_info), and whether the node's ballastd and
 # cometbft processes (from $BALLAST_TESTNET_DIR/pids/) are alive; then each covenant signer
 # (running(PID) or down, its key and the account it pays with); then bitcoind, the miner and the
-# vigilante, and each epoch's checkpoint status with the Bitcoin heights of its two txs.
+# vigilante, and each epoch's checkpoint status with the Bitcoin heights of its two txs; and the
+# demo consumer (running(PID) or down, its consumer id and its last verified update).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -106,4 +107,13 @@ PY
   else
     echo "checkpoints: node0 does not answer ($out)"
   fi
+fi
+
+# The demo consumer, when up.sh started one.
+if [ -f "$CONSUMER_CONFIG" ]; then
+  echo
+  state="down"
+  consumer_alive && state="running($(cat "$TESTNET_DIR/pids/consumer"))"
+  last="$(consumer_last_update)"
+  printf 'CONSUMER %s  ID %s  LAST_VERIFIED %s\n' "$state" "$(consumer_id_of_config)" "${last:-none yet}"
 fi

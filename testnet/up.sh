@@ -4,7 +4,9 @@
 # loop; `ballast-vigilante`, which relays Bitcoin headers to the chain and writes every
 # sealed checkpoint to Bitcoin (signing with node 0's account); and one `ballast-covenant` per
 # covenant key that `ballastd testnet generate` wrote (covenant-<i>/), which signs the PENDING BTC
-# delegations (paying with node (i + 1) mod N's account).
+# delegations (paying with node (i + 1) mod N's account); with BALLAST_TESTNET_CONSUMER=1, the
+# demo consumer `ballast-consumer run` (consumer/), which follows one consumer's validator set
+# over node 0's gRPC and verifies every update with a light client on node 0's RPC.
 #
 #   testnet/up.sh [N]        (re)generate N homes (default 4) and start every node
 #   testnet/up.sh --node I   start node I again (after a crash, a kill or down.sh), keeping its
@@ -30,6 +32,12 @@
 #   BALLAST_TESTNET_BTC_BLOCK_SECS  seconds between mined Bitcoin blocks (default 2)
 #   BALLAST_TESTNET_NO_BITCOIN=1    start no bitcoind, miner or vigilante (the Ballast nodes and
 #                                   the covenant signers, which need no Bitcoin node, still start)
+#   BALLAST_TESTNET_CONSUMER=1      also start the demo consumer `ballast-consumer run`, following
+#                                   consumer BALLAST_TESTNET_CONSUMER_ID over node 0's gRPC with a
+#                                   light client on node 0's RPC (testnet/scenarios/consumer.sh
+#                                   registers it and opts operators in)
+#   BALLAST_TESTNET_CONSUMER_ID     its consumer id (default demo-consumer-1)
+#   BALLAST_CONSUMER_BIN            ballast-consumer to run (default: build it in release)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=testnet/lib.sh
@@ -118,6 +126,20 @@ if [ "$WITH_BITCOIN" = 1 ]; then
   echo "== installing bitcoind (cached after the first run)"
   BTC_PREFIX="$("$ROOT/testnet/install-bitcoind.sh" | tail -n 1)"
 fi
+CONSUMER=""
+if [ "${BALLAST_TESTNET_CONSUMER:-}" = "1" ]; then
+  if [ -n "${BALLAST_CONSUMER_BIN:-}" ]; then
+    CONSUMER="$BALLAST_CONSUMER_BIN"
+    if [ ! -x "$CONSUMER" ]; then
+      echo "BALLAST_CONSUMER_BIN=$CONSUMER is not an executable file" >&2
+      exit 1
+    fi
+  else
+    echo "== building ballast-consumer (release; BALLAST_CONSUMER_BIN skips this)"
+    (cd "$ROOT" && . scripts/env.sh && cargo build --release -p ballast-consumer)
+    CONSUMER="$(cd "$ROOT" && . scripts/env.sh && echo "$CARGO_TARGET_DIR/release/ballast-consumer")"
+  fi
+fi
 
 # Never wipe a directory this script did not create.
 case "$TESTNET_DIR" in "" | "/" | "$HOME" | "$HOME/")
@@ -141,6 +163,7 @@ touch "$TESTNET_DIR/$TESTNET_MARKER"
   printf 'TESTNET_COMETBFT=%q\n' "$COMETBFT"
   printf 'TESTNET_VIGILANTE=%q\n' "$VIGILANTE"
   printf 'BTC_PREFIX=%q\n' "${BTC_PREFIX:-}"
+  printf 'TESTNET_CONSUMER=%q\n' "$CONSUMER"
 } >"$TESTNET_DIR/bin.env"
 
 echo "== generating $N validator homes in $TESTNET_DIR"
@@ -198,6 +221,13 @@ if [ "$WITH_BITCOIN" = 1 ]; then
   start_vigilante "$VIGILANTE" || fail
 fi
 
+if [ -n "$CONSUMER" ]; then
+  echo "== starting the demo consumer ($CONSUMER)"
+  write_consumer_config "$CONSUMER" "$BALLASTD" "${BALLAST_TESTNET_CONSUMER_ID:-demo-consumer-1}" \
+    "$(toml_get "$TESTNET_DIR/node0/config/ballast.toml" grpc address)" "$(rpc_url "$TESTNET_DIR/node0")" || fail
+  start_consumer "$CONSUMER" || fail
+fi
+
 echo "== testnet up: $N validators, chain ${BALLAST_TESTNET_CHAIN_ID:-ballast-testnet-1}"
 for ((i = 0; i < N; i++)); do
   echo "  node$i  rpc $(rpc_url "$TESTNET_DIR/node$i")  home $TESTNET_DIR/node$i"
@@ -207,5 +237,8 @@ if [ "$WITH_BITCOIN" = 1 ]; then
 fi
 if [ "$COVENANTS" -gt 0 ]; then
   echo "  $COVENANTS covenant signers; configs in $TESTNET_DIR/covenant-<i>/covenant.toml"
+fi
+if [ -n "$CONSUMER" ]; then
+  echo "  demo consumer $(consumer_id_of_config): config $CONSUMER_CONFIG; testnet/scenarios/consumer.sh registers it and opts two operators in"
 fi
 echo "  logs in $TESTNET_DIR/logs; testnet/status.sh shows heights and checkpoints; testnet/down.sh stops it"
