@@ -136,6 +136,8 @@ pub struct App {
     mempool: Arc<Mutex<MempoolState>>,
     config: Arc<AppConfig>,
     metrics: Arc<Metrics>,
+    /// The last committed height (0 before the first block), sent after every Commit.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,12 +190,14 @@ impl App {
             })),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            commits: Arc::new(tokio::sync::watch::channel(0).0),
         };
         if let Some(snap) = app.storage.latest_snapshot()? {
             let chain = read_chain_info(&snap)?;
             let height = snap.version();
             lock(&app.consensus).chain = Some(chain);
             app.reset_mempool(BaseState::Committed(snap), height + 1);
+            app.commits.send_replace(height);
         }
         Ok(app)
     }
@@ -220,6 +224,13 @@ impl App {
     /// The node's Prometheus metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// Follows commits: the receiver holds the last committed height (0 before the first
+    /// block) and is marked changed after every Commit, once the new version is readable.
+    /// Heights may be skipped when the receiver lags; read the latest state on each wake.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     fn reset_mempool(&self, base: BaseState, height: u64) {
@@ -727,6 +738,8 @@ impl App {
         self.metrics
             .height
             .set(i64::try_from(height).unwrap_or(i64::MAX));
+        // Stream dispatchers read the new version; sending never blocks.
+        self.commits.send_replace(height);
         cs.genesis = None;
         self.fault(FaultPoint::AfterCommit, height);
         drop(cs);

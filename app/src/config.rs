@@ -86,6 +86,53 @@ impl AppConfig {
     }
 }
 
+/// Default of how many messages a gRPC stream subscriber may have waiting before it is cut off.
+pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 256;
+/// Largest subscriber buffer accepted.
+pub const MAX_SUBSCRIBER_BUFFER: usize = 65_536;
+
+/// The PEM files the gRPC server serves TLS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrpcTlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key of the first certificate (PEM).
+    pub key: PathBuf,
+}
+
+/// Node-local settings of the gRPC server (not consensus parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrpcServerConfig {
+    /// Serve TLS with these files; plaintext when `None`.
+    pub tls: Option<GrpcTlsFiles>,
+    /// Messages a stream subscriber (`SubscribeValidatorSet`, `SubscribeCheckpoints`) may have
+    /// waiting; one more and it is cut off with RESOURCE_EXHAUSTED. 1 to
+    /// [`MAX_SUBSCRIBER_BUFFER`].
+    pub subscriber_buffer: usize,
+}
+
+impl Default for GrpcServerConfig {
+    fn default() -> Self {
+        GrpcServerConfig {
+            tls: None,
+            subscriber_buffer: DEFAULT_SUBSCRIBER_BUFFER,
+        }
+    }
+}
+
+impl GrpcServerConfig {
+    /// Checks the buffer size.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_SUBSCRIBER_BUFFER).contains(&self.subscriber_buffer) {
+            return Err(format!(
+                "subscriber buffer must be 1 to {MAX_SUBSCRIBER_BUFFER} messages, found {}",
+                self.subscriber_buffer
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Kills this process with SIGKILL, exactly as `kill -9` would: no destructors, no flushing.
 pub fn kill_self(point: FaultPoint, height: u64) -> ! {
     tracing::warn!(

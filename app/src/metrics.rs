@@ -10,8 +10,8 @@
 )]
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +34,10 @@ pub struct Metrics {
     pub mempool_size: IntGauge,
     /// Always 1, labelled with the build's version.
     pub build_info: IntGaugeVec,
+    /// gRPC stream subscribers connected now, by stream (`validator_set`, `checkpoints`).
+    pub grpc_subscribers: IntGaugeVec,
+    /// gRPC stream subscribers cut off because their buffer was full, by stream.
+    pub grpc_subscribers_cut_off: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,6 +106,26 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), &crate::APP_VERSION.to_string()])
             .set(1);
+        let grpc_subscribers = must(IntGaugeVec::new(
+            Opts::new(
+                "ballast_grpc_subscribers",
+                "gRPC stream subscribers connected now.",
+            ),
+            &["stream"],
+        ));
+        let grpc_subscribers_cut_off = must(IntCounterVec::new(
+            Opts::new(
+                "ballast_grpc_subscribers_cut_off_total",
+                "gRPC stream subscribers cut off with RESOURCE_EXHAUSTED because their buffer was full.",
+            ),
+            &["stream"],
+        ));
+        for stream in ["validator_set", "checkpoints"] {
+            grpc_subscribers.with_label_values(&[stream]).set(0);
+            grpc_subscribers_cut_off
+                .with_label_values(&[stream])
+                .reset();
+        }
         for c in [
             Box::new(height.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(block_execution.clone()),
@@ -110,6 +134,8 @@ impl Metrics {
             Box::new(txs_total.clone()),
             Box::new(mempool_size.clone()),
             Box::new(build_info.clone()),
+            Box::new(grpc_subscribers.clone()),
+            Box::new(grpc_subscribers_cut_off.clone()),
         ] {
             must(registry.register(c));
         }
@@ -122,6 +148,8 @@ impl Metrics {
             txs_total,
             mempool_size,
             build_info,
+            grpc_subscribers,
+            grpc_subscribers_cut_off,
         }
     }
 
@@ -205,6 +233,14 @@ mod tests {
         assert!(text.contains("ballast_block_height 42"), "{text}");
         assert!(text.contains("ballast_txs_total 3"), "{text}");
         assert!(text.contains("ballast_mempool_size 7"), "{text}");
+        m.grpc_subscribers
+            .with_label_values(&["validator_set"])
+            .set(5);
+        assert!(
+            m.render()
+                .contains("ballast_grpc_subscribers{stream=\"validator_set\"} 5"),
+            "{text}"
+        );
         assert!(
             text.contains("ballast_block_execution_seconds_count 1"),
             "{text}"

@@ -1,5 +1,6 @@
-//! Ballast's gRPC server: the module query services, `cosmos.tx.v1beta1.Service`, gRPC health
-//! and server reflection, on one listener.
+//! Ballast's gRPC server: the module query services, `cosmos.tx.v1beta1.Service`, the
+//! consumer chains' `ballast.consumer.v1.Consumer`, gRPC health and server reflection, on one
+//! listener, in plaintext or TLS ([`GrpcServerConfig`]).
 //!
 //! Queries answer from the last committed state (or the height in the `x-cosmos-block-height`
 //! header, as Cosmos SDK nodes do) through [`App::query`], on tokio's blocking pool; they never
@@ -11,6 +12,7 @@
 // tonic's handlers return `Result<_, Status>` by value; the helpers here do the same.
 #![allow(clippy::result_large_err)]
 
+pub mod consumer;
 mod module_query;
 mod query;
 pub mod status;
@@ -19,10 +21,13 @@ mod tx_service;
 pub use tx_service::TX_TYPE_URL;
 
 use crate::broadcast::Broadcaster;
+use crate::config::GrpcServerConfig;
 use crate::App;
 use ballast_proto::ballast::accounts::v1::query_server as accounts_server;
 use ballast_proto::ballast::btclightclient::v1::query_server as btclightclient_server;
 use ballast_proto::ballast::checkpointing::v1::query_server as checkpointing_server;
+use ballast_proto::ballast::consumer::v1::consumer_server;
+use ballast_proto::ballast::consumers::v1::query_server as consumers_server;
 use ballast_proto::ballast::restaking::v1::query_server as restaking_server;
 use ballast_proto::cosmos::auth::v1beta1::query_server as auth_server;
 use ballast_proto::cosmos::bank::v1beta1::query_server as bank_server;
@@ -43,6 +48,8 @@ pub const SERVICES: &[&str] = &[
     btclightclient_server::SERVICE_NAME,
     checkpointing_server::SERVICE_NAME,
     restaking_server::SERVICE_NAME,
+    consumers_server::SERVICE_NAME,
+    consumer_server::SERVICE_NAME,
 ];
 
 /// Reflection also lists itself (both versions) and the health service.
@@ -61,6 +68,29 @@ pub enum GrpcError {
     /// The server failed.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The settings are out of range.
+    #[error("gRPC settings: {0}")]
+    Config(String),
+    /// A TLS file cannot be read.
+    #[error("cannot read the gRPC TLS {what} file {path}: {source}")]
+    TlsFile {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error("cannot serve TLS with the certificate {cert} and key {key}: {source}")]
+    Tls {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// Why.
+        source: tonic::transport::Error,
+    },
 }
 
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
@@ -75,14 +105,68 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     builder
 }
 
-/// Serves every service on `listener` until `shutdown` completes (then in-flight calls finish
-/// and the function returns).
+/// Serves every service on `listener` in plaintext with the default settings until `shutdown`
+/// completes (then in-flight calls finish and the function returns).
 pub async fn serve(
     app: App,
     broadcaster: Arc<dyn Broadcaster>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
+    serve_with(
+        app,
+        broadcaster,
+        listener,
+        GrpcServerConfig::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// The TLS settings of `config`, reading its files (`None` for plaintext).
+fn tls_config(
+    config: &GrpcServerConfig,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, GrpcError> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let read = |what: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| GrpcError::TlsFile {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let cert = read("certificate", &files.cert)?;
+    let key = read("key", &files.key)?;
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key)),
+    ))
+}
+
+/// [`serve`] with node settings: TLS when `config.tls` names a certificate and key, and the
+/// stream subscribers' buffer size. Also runs the stream dispatcher for the server's lifetime.
+pub async fn serve_with(
+    app: App,
+    broadcaster: Arc<dyn Broadcaster>,
+    listener: tokio::net::TcpListener,
+    config: GrpcServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GrpcError> {
+    config.validate().map_err(GrpcError::Config)?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls_config(&config)? {
+        let files = config
+            .tls
+            .as_ref()
+            .expect("tls_config returns Some only when config.tls is set");
+        builder = builder.tls_config(tls).map_err(|source| GrpcError::Tls {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+            source,
+        })?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     for name in SERVICES {
@@ -93,9 +177,23 @@ pub async fn serve(
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
+    let (dispatcher, dispatcher_task) = consumer::Dispatcher::spawn(
+        app.clone(),
+        app.subscribe_commits(),
+        config.subscriber_buffer,
+    );
+    // Stops the dispatcher however the server ends.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _dispatcher_task = AbortOnDrop(dispatcher_task);
+
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "gRPC server listening");
-    tonic::transport::Server::builder()
+    tracing::info!(addr = ?addr, tls = config.tls.is_some(), subscriber_buffer = config.subscriber_buffer, "gRPC server listening");
+    builder
         .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
         .add_service(accounts_server::QueryServer::new(query::AccountsQuery {
             app: app.clone(),
@@ -114,6 +212,15 @@ pub async fn serve(
         ))
         .add_service(restaking_server::QueryServer::new(
             module_query::RestakingQuery { app: app.clone() },
+        ))
+        .add_service(consumers_server::QueryServer::new(
+            module_query::ConsumersQuery { app: app.clone() },
+        ))
+        .add_service(consumer_server::ConsumerServer::new(
+            consumer::ConsumerService {
+                app: app.clone(),
+                dispatcher,
+            },
         ))
         .add_service(tx_server::ServiceServer::new(tx_service::TxService {
             app,

@@ -1,5 +1,6 @@
-//! The query services of the Bitcoin light client (`ballast.btclightclient.v1.Query`) and of
-//! checkpointing (`ballast.checkpointing.v1.Query`) and of restaking (`ballast.restaking.v1.Query`). Every method forwards to the ABCI query of
+//! The query services of the Bitcoin light client (`ballast.btclightclient.v1.Query`),
+//! checkpointing (`ballast.checkpointing.v1.Query`), restaking (`ballast.restaking.v1.Query`)
+//! and consumers (`ballast.consumers.v1.Query`). Every method forwards to the ABCI query of
 //! the same path through [`abci_query`], so a gRPC answer is byte for byte the ABCI answer, read
 //! from the last committed state (or the height in `x-cosmos-block-height`), and a module's
 //! error arrives as a status with its codespace and code in the metadata.
@@ -8,6 +9,7 @@ use super::query::abci_query;
 use crate::App;
 use ballast_proto::ballast::btclightclient::v1 as btc_pb;
 use ballast_proto::ballast::checkpointing::v1 as ckpt_pb;
+use ballast_proto::ballast::consumers::v1 as consumers_pb;
 use ballast_proto::ballast::restaking::v1 as restaking_pb;
 use tonic::{Request, Response, Status};
 
@@ -204,9 +206,9 @@ impl ckpt_pb::query_server::Query for CheckpointingQuery {
 /// Implements a query service whose every method forwards to the ABCI query of
 /// `/<service>/<Method>`.
 macro_rules! forward_queries {
-    ($server:ty; $service:literal; $($method:ident($req:ty) -> $resp:ty = $path:literal;)*) => {
+    ($server:ty => $ty:ty; $service:literal; $($method:ident($req:ty) -> $resp:ty = $path:literal;)*) => {
         #[tonic::async_trait]
-        impl $server for RestakingQuery {
+        impl $server for $ty {
             $(
                 async fn $method(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
                     abci_query(&self.app, concat!("/", $service, "/", $path), request).await
@@ -223,7 +225,7 @@ pub(crate) struct RestakingQuery {
 }
 
 forward_queries! {
-    restaking_pb::query_server::Query;
+    restaking_pb::query_server::Query => RestakingQuery;
     "ballast.restaking.v1.Query";
     params(restaking_pb::QueryParamsRequest) -> restaking_pb::QueryParamsResponse = "Params";
     operator(restaking_pb::QueryOperatorRequest) -> restaking_pb::QueryOperatorResponse = "Operator";
@@ -235,4 +237,22 @@ forward_queries! {
     btc_delegation(restaking_pb::QueryBtcDelegationRequest) -> restaking_pb::QueryBtcDelegationResponse = "BtcDelegation";
     btc_delegations(restaking_pb::QueryBtcDelegationsRequest) -> restaking_pb::QueryBtcDelegationsResponse = "BtcDelegations";
     rewards(restaking_pb::QueryRewardsRequest) -> restaking_pb::QueryRewardsResponse = "Rewards";
+}
+
+/// `ballast.consumers.v1.Query`.
+#[derive(Clone)]
+pub(crate) struct ConsumersQuery {
+    pub(crate) app: App,
+}
+
+forward_queries! {
+    consumers_pb::query_server::Query => ConsumersQuery;
+    "ballast.consumers.v1.Query";
+    params(consumers_pb::QueryParamsRequest) -> consumers_pb::QueryParamsResponse = "Params";
+    consumer(consumers_pb::QueryConsumerRequest) -> consumers_pb::QueryConsumerResponse = "Consumer";
+    consumers(consumers_pb::QueryConsumersRequest) -> consumers_pb::QueryConsumersResponse = "Consumers";
+    opt_ins(consumers_pb::QueryOptInsRequest) -> consumers_pb::QueryOptInsResponse = "OptIns";
+    operator_allocations(consumers_pb::QueryOperatorAllocationsRequest) -> consumers_pb::QueryOperatorAllocationsResponse = "OperatorAllocations";
+    validator_set(consumers_pb::QueryValidatorSetRequest) -> consumers_pb::QueryValidatorSetResponse = "ValidatorSet";
+    updates(consumers_pb::QueryUpdatesRequest) -> consumers_pb::QueryUpdatesResponse = "Updates";
 }
