@@ -4,6 +4,7 @@
 use ballast_accounts::AccountsModule;
 use ballast_btclightclient::BtcLightClientModule;
 use ballast_checkpointing::{CheckpointingBtcHooks, CheckpointingModule};
+use ballast_consumers::ConsumersModule;
 use ballast_framework::Module;
 use ballast_restaking::RestakingModule;
 use std::sync::Arc;
@@ -16,9 +17,18 @@ use std::sync::Arc;
 /// - `restaking` after `btclightclient`: BTC delegations are proven against the light client and
 ///   expire by its tip. Before `checkpointing`: its end-epoch computes the next hub validator
 ///   set, from which the app takes checkpointing's next validator snapshot.
+/// - `consumers` after `restaking`: its end-epoch reads the power snapshot restaking takes in its
+///   own end-epoch, checks operators and pays consumer leases through restaking's reward index.
+///   Its end-block continues the previous epoch's consumer processing (bounded per block).
 /// - `checkpointing` records the hub height in its begin-block and opens the epoch's checkpoint
 ///   in its end-epoch.
-pub const MODULE_ORDER: &[&str] = &["accounts", "btclightclient", "restaking", "checkpointing"];
+pub const MODULE_ORDER: &[&str] = &[
+    "accounts",
+    "btclightclient",
+    "restaking",
+    "consumers",
+    "checkpointing",
+];
 
 /// The modules, in [`MODULE_ORDER`].
 pub fn all_modules() -> Vec<Box<dyn Module>> {
@@ -28,6 +38,7 @@ pub fn all_modules() -> Vec<Box<dyn Module>> {
             CheckpointingBtcHooks,
         )])),
         Box::new(RestakingModule),
+        Box::new(ConsumersModule),
         Box::new(CheckpointingModule),
     ];
     debug_assert_eq!(

@@ -14,6 +14,15 @@
 //!   index. The work is spread over blocks: at most `max_consumers_per_block` consumers per
 //!   block.
 //!
+//! Modules:
+//! - [`consumer`]: ids, terms, statuses and records; [`opt_in`]: keys, allocations, pending
+//!   changes, deallocation windows; [`allocation`]: the isolated and shared caps.
+//! - [`epoch`]: the epoch-end run and the processing of one consumer; [`valset`]: the set, its
+//!   differences and stored updates; [`hash`]: the CometBFT validator-set hash; [`lease`]:
+//!   funding, fee draws and refunds.
+//! - [`msg`], [`query`], [`genesis`], [`params`], [`events`], [`error`], [`state_key`], and
+//!   [`read`] (plain reads for the gRPC service, and [`ConsumersRead`] for other modules).
+//!
 //! # Wiring in the app
 //!
 //! Register [`ConsumersModule`] after `restaking` (it reads the power snapshot restaking takes in
@@ -21,8 +30,36 @@
 
 #![warn(missing_docs)]
 
+pub mod allocation;
+pub mod consumer;
+pub mod epoch;
+pub mod error;
+pub mod events;
+pub mod genesis;
+pub mod hash;
+pub mod lease;
+pub mod module;
+pub mod msg;
+pub mod opt_in;
+pub mod params;
+pub mod query;
 pub mod read;
 pub mod state_key;
+pub mod valset;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
+
+pub use consumer::{AllocationMode, Consumer, ConsumerId, Status, StopReason, Terms};
+pub use error::ConsumersError;
+pub use genesis::GenesisState;
+pub use module::ConsumersModule;
+pub use opt_in::{ConsumerKey, OptIn};
+pub use params::Params;
+pub use read::ConsumersRead;
+pub use valset::ConsumerValidator;
 
 /// Name (and store prefix, codespace) of the module.
 pub const MODULE_NAME: &str = "consumers";

@@ -63,11 +63,66 @@ pub fn updates_after<S: StateRead + ?Sized>(
             Some(u) => out.push(u),
             None => {
                 return Err(StateError::Backend(format!(
-                    "consumer {consumer_id:?} has no stored update {id} below its last update id {}",
-                    c.last_update_id
-                )))
+                "consumer {consumer_id:?} has no stored update {id} below its last update id {}",
+                c.last_update_id
+            )))
             }
         }
     }
     Ok(out)
 }
+
+/// Reads of the consumers state for other modules (a slashing module, the app), for every
+/// state. Other modules read consumers through this and never through raw keys.
+pub trait ConsumersRead: StateRead {
+    /// A consumer's record.
+    fn consumer_record(
+        &self,
+        id: &crate::ConsumerId,
+    ) -> Result<Option<crate::Consumer>, crate::ConsumersError> {
+        crate::consumer::load(self, id)
+    }
+
+    /// An operator's opt-in to a consumer.
+    fn consumer_opt_in(
+        &self,
+        id: &crate::ConsumerId,
+        operator: &ballast_restaking::OperatorId,
+    ) -> Result<Option<crate::OptIn>, crate::ConsumersError> {
+        crate::opt_in::load(self, id, operator)
+    }
+
+    /// The allocation (basis points of the operator's power) a double sign by `operator` on
+    /// `consumer` during `epoch` may slash: the allocation in force and any reduced or withdrawn
+    /// allocation whose deallocation window still covers `epoch` (0 when it never opted in).
+    fn slashable_allocation(
+        &self,
+        operator: &ballast_restaking::OperatorId,
+        consumer: &crate::ConsumerId,
+        epoch: u64,
+    ) -> Result<u32, crate::ConsumersError> {
+        Ok(crate::opt_in::load(self, consumer, operator)?
+            .map(|o| o.slashable_allocation(epoch))
+            .unwrap_or(0))
+    }
+
+    /// The (consumer, operator) a consumer key belongs to (keys are never reused, so the
+    /// answer holds for any past use of the key).
+    fn consumer_key_owner(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<(crate::ConsumerId, ballast_restaking::OperatorId)>, crate::ConsumersError>
+    {
+        crate::opt_in::key_user(self, &crate::ConsumerKey::from_stored(key)?)
+    }
+
+    /// A consumer's current validator set, in CometBFT order (empty before its first update).
+    fn consumer_validators(
+        &self,
+        id: &crate::ConsumerId,
+    ) -> Result<Vec<crate::ConsumerValidator>, crate::ConsumersError> {
+        crate::valset::load_set(self, id)
+    }
+}
+
+impl<T: StateRead + ?Sized> ConsumersRead for T {}

@@ -21,11 +21,14 @@ use crate::operator::{self, OperatorId};
 use crate::power::{parse_amount, read_u128, write_u128, PowerSnapshot};
 use crate::{events, native, state_key, RestakingError, BOND_DENOM};
 use ballast_accounts::{bank, fee_collector, AccountsRead, Coin, Coins};
-use ballast_framework::{Address, StateRead, StateReadExt, StateWrite, StateWriteExt};
+use ballast_framework::{Address, Event, StateRead, StateReadExt, StateWrite, StateWriteExt};
 use ballast_proto::ballast::restaking::v1 as pb;
 
 /// Scale of the reward index: ubal per unit of weight × 10^18.
 pub const INDEX_SCALE: u128 = 1_000_000_000_000_000_000;
+
+/// Event of [`pay_operators`]: `restaking.operators_paid{payer, operators, amount, credited}`.
+pub const OPERATORS_PAID: &str = "restaking.operators_paid";
 
 /// One delegator's collateral with one operator and its reward accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -365,40 +368,7 @@ pub fn distribute<S: StateWrite + ?Sized>(
         for p in snapshot.powers.iter().filter(|p| p.power > 0) {
             let share = mul_div_floor(pot, u128::from(p.power), u128::from(snapshot.total_power))
                 .ok_or_else(|| corrupt("reward share overflows"))?;
-            if share == 0 {
-                continue;
-            }
-            let op = operator::require(state, &p.operator)?;
-            let mut acct = load_operator_rewards(state, &p.operator)?;
-            let commission = op
-                .commission
-                .mul_int_floor(share)
-                .map_err(|_| corrupt("commission overflows"))?;
-            let to_positions = share
-                .checked_sub(commission)
-                .ok_or_else(|| corrupt("commission above its share"))?;
-            let mut handed = commission;
-            if to_positions > 0 && acct.total_weight > 0 {
-                let raised =
-                    mul_div_floor(to_positions, INDEX_SCALE, u128::from(acct.total_weight))
-                        .and_then(|d| acct.cumulative.checked_add(d));
-                let pool = acct.pool.checked_add(to_positions);
-                // An index or pool at the end of its range keeps the share for later epochs.
-                if let (Some(raised), Some(pool)) = (raised, pool) {
-                    acct.cumulative = raised;
-                    acct.pool = pool;
-                    handed = handed
-                        .checked_add(to_positions)
-                        .ok_or_else(|| corrupt("reward share overflows"))?;
-                }
-            }
-            if commission > 0 {
-                match acct.commission_owed.checked_add(commission) {
-                    Some(c) => acct.commission_owed = c,
-                    None => handed = handed.saturating_sub(commission),
-                }
-            }
-            save_operator_rewards(state, &acct)?;
+            let handed = credit_operator(state, &p.operator, share)?;
             distributed = distributed
                 .checked_add(handed)
                 .ok_or_else(|| corrupt("distributed rewards overflow"))?;
@@ -417,6 +387,102 @@ pub fn distribute<S: StateWrite + ?Sized>(
     };
     state.emit_event(events::rewards_distributed(&out));
     Ok(out)
+}
+
+/// Credits `share` ubal (already in the module account) to one operator: its commission is
+/// owed to its owner and the rest raises its reward index for its positions. Returns what was
+/// handed out; the difference (no weighted position to credit, or an index, pool or commission at
+/// the end of its range) is for the caller to keep in the reward remainder.
+fn credit_operator<S: StateWrite + ?Sized>(
+    state: &mut S,
+    operator: &OperatorId,
+    share: u128,
+) -> Result<u128, RestakingError> {
+    if share == 0 {
+        return Ok(0);
+    }
+    let op = operator::require(state, operator)?;
+    let mut acct = load_operator_rewards(state, operator)?;
+    let commission = op
+        .commission
+        .mul_int_floor(share)
+        .map_err(|_| corrupt("commission overflows"))?;
+    let to_positions = share
+        .checked_sub(commission)
+        .ok_or_else(|| corrupt("commission above its share"))?;
+    let mut handed = commission;
+    if to_positions > 0 && acct.total_weight > 0 {
+        let raised = mul_div_floor(to_positions, INDEX_SCALE, u128::from(acct.total_weight))
+            .and_then(|d| acct.cumulative.checked_add(d));
+        let pool = acct.pool.checked_add(to_positions);
+        // An index or pool at the end of its range keeps the share for later epochs.
+        if let (Some(raised), Some(pool)) = (raised, pool) {
+            acct.cumulative = raised;
+            acct.pool = pool;
+            handed = handed
+                .checked_add(to_positions)
+                .ok_or_else(|| corrupt("reward share overflows"))?;
+        }
+    }
+    if commission > 0 {
+        match acct.commission_owed.checked_add(commission) {
+            Some(c) => acct.commission_owed = c,
+            None => handed = handed.saturating_sub(commission),
+        }
+    }
+    save_operator_rewards(state, &acct)?;
+    Ok(handed)
+}
+
+/// Pays operators from another module's account (the consumers module's leases): moves the
+/// sum of `payments` from `from` into the restaking module account, then credits each
+/// operator its amount exactly as an epoch's distribution credits its share (commission owed
+/// to the owner, the rest to its positions through the reward index). What cannot be credited
+/// joins the reward remainder, which the next distribution hands out. Returns the amount
+/// credited to operators (the sum minus what joined the remainder).
+///
+/// Fails without effect on the caller's overlay only as a whole: an unknown operator
+/// (restaking/12), a short balance of `from` (sdk/5) or an overflowing sum (restaking/17).
+pub fn pay_operators<S: StateWrite + ?Sized>(
+    state: &mut S,
+    from: &Address,
+    payments: &[(OperatorId, u128)],
+) -> Result<u128, RestakingError> {
+    let mut total: u128 = 0;
+    for (id, amount) in payments {
+        operator::require(state, id)?;
+        total = total
+            .checked_add(*amount)
+            .ok_or_else(|| RestakingError::AmountOverflow("operator payments".into()))?;
+    }
+    if total == 0 {
+        return Ok(0);
+    }
+    pay_in(state, from, total)?;
+    let mut credited: u128 = 0;
+    for (id, amount) in payments {
+        let handed = credit_operator(state, id, *amount)?;
+        credited = credited
+            .checked_add(handed)
+            .ok_or_else(|| corrupt("credited payments overflow"))?;
+    }
+    let uncredited = total
+        .checked_sub(credited)
+        .ok_or_else(|| corrupt("credited more than was paid"))?;
+    if uncredited > 0 {
+        let remainder = read_u128(state, state_key::reward_remainder())?
+            .checked_add(uncredited)
+            .ok_or_else(|| corrupt("reward remainder overflows"))?;
+        write_u128(state, state_key::reward_remainder(), remainder)?;
+    }
+    state.emit_event(
+        Event::new(OPERATORS_PAID)
+            .attr("payer", from)
+            .attr("operators", payments.len())
+            .attr("amount", total)
+            .attr("credited", credited),
+    );
+    Ok(credited)
 }
 
 fn ubal(amount: u128) -> Result<Coins, RestakingError> {
@@ -782,6 +848,81 @@ mod tests {
         assert_eq!((d.collected, d.distributed), (77, 77));
         assert_eq!(s.balance(&fee_collector(), BOND_DENOM).unwrap(), 0);
         check_conservation(&s);
+    }
+
+    #[test]
+    fn paid_operators_split_like_a_distribution_commission_first_then_delegators() {
+        let mut s = MemState::new();
+        init(&mut s);
+        let (a, b) = two_operators(&mut s, 100, 100);
+        // A delegator with 300 BAL on operator 1 (commission 10%): weights 100 (owner) + 300.
+        let d = Address([0x45; 20]);
+        fund(&mut s, &d, 300_000_000);
+        native::bond(&mut s, &d, &a, 300_000_000).unwrap();
+        let lease = Address([0x77; 20]);
+        fund(&mut s, &lease, 2_000);
+        let credited = pay_operators(&mut s, &lease, &[(a, 1_000), (b, 500)]).unwrap();
+        assert_eq!(credited, 1_500);
+        assert_eq!(s.balance(&lease, BOND_DENOM).unwrap(), 500);
+        check_conservation(&s);
+        // Operator 1: 100 commission to its owner, 900 over weights 100 / 300.
+        assert_eq!(load_operator_rewards(&s, &a).unwrap().commission_owed, 100);
+        let p1 = pending(&s, &owner(1)).unwrap();
+        assert_eq!((p1.commission, p1.total), (100, 100 + 225));
+        assert_eq!(pending(&s, &d).unwrap().total, 675);
+        // Operator 2 has commission 0: all 500 to its owner's position.
+        assert_eq!(pending(&s, &owner(2)).unwrap().total, 500);
+        assert_eq!(read_u128(&s, state_key::reward_remainder()).unwrap(), 0);
+        assert!(s
+            .events()
+            .iter()
+            .any(|e| e.kind == OPERATORS_PAID && e.get("amount") == Some("1500")));
+        assert_eq!(withdraw(&mut s, &d, None).unwrap(), 675);
+        check_conservation(&s);
+    }
+
+    #[test]
+    fn paid_shares_that_cannot_be_credited_join_the_remainder() {
+        let mut s = MemState::new();
+        init(&mut s);
+        // Operator 3 has commission 0 and no weighted position (only 0.5 BAL bonded).
+        let c = register_op_with(&mut s, 3, None, "0");
+        fund(&mut s, &owner(3), 500_000);
+        native::bond(&mut s, &owner(3), &c, 500_000).unwrap();
+        let lease = Address([0x78; 20]);
+        fund(&mut s, &lease, 40);
+        assert_eq!(pay_operators(&mut s, &lease, &[(c, 40)]).unwrap(), 0);
+        assert_eq!(read_u128(&s, state_key::reward_remainder()).unwrap(), 40);
+        check_conservation(&s);
+        // The next distribution hands the remainder out by power.
+        let (a, _) = two_operators(&mut s, 1, 1);
+        let snap = snapshot_power(&mut s, 1).unwrap();
+        let d = distribute(&mut s, &snap).unwrap();
+        assert_eq!(d.carried, 40);
+        assert_eq!(d.distributed + d.remainder, 40);
+        assert!(load_operator_rewards(&s, &a).unwrap().pool > 0);
+        check_conservation(&s);
+    }
+
+    #[test]
+    fn a_payment_to_an_unknown_operator_or_beyond_the_balance_moves_nothing() {
+        let mut s = MemState::new();
+        init(&mut s);
+        let (a, _) = two_operators(&mut s, 1, 1);
+        let lease = Address([0x79; 20]);
+        fund(&mut s, &lease, 10);
+        let before = s.entries().clone();
+        let unknown = OperatorId::new([9; 32]);
+        let e = pay_operators(&mut s, &lease, &[(a, 5), (unknown, 5)]).unwrap_err();
+        assert_eq!((e.codespace(), e.code()), ("restaking", 12));
+        assert_eq!(s.entries(), &before);
+        let e = pay_operators(&mut s, &lease, &[(a, 11)]).unwrap_err();
+        assert_eq!((e.codespace(), e.code()), ("sdk", 5));
+        assert_eq!(s.entries(), &before);
+        let e = pay_operators(&mut s, &lease, &[(a, u128::MAX), (a, 1)]).unwrap_err();
+        assert_eq!(e.code(), 17);
+        assert_eq!(pay_operators(&mut s, &lease, &[(a, 0)]).unwrap(), 0);
+        assert_eq!(s.entries(), &before);
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! Epoch-end processing, spread over blocks.
+//!
+//! The module's end-epoch hook for epoch `e` records an [`pb::EpochRun`] `{epoch: e, cursor:
+//! ""}` (or, while a run is still going, queues `e` as its `next_epoch`, replacing an older
+//! queued epoch) and processes up to `max_consumers_per_block` live consumers in id order; each
+//! later end-block continues from the cursor with the same budget. When a run finishes and an
+//! epoch is queued, the run for it starts (in the next block). A hook call therefore processes
+//! at most `max_consumers_per_block` consumers; a block whose end-block finishes one run and
+//! whose end-epoch starts the next does at most twice that.
+//!
+//! Processing consumer `c` for ended epoch `e` ([`process_consumer`]):
+//! 1. applies the opt-in changes sent in `e` or earlier (a reduction stays slashable until its
+//!    epoch + `deallocation_delay_epochs`);
+//! 2. computes the set from restaking's power snapshot of `e` ([`crate::valset::compute`]);
+//! 3. REGISTERED → ACTIVE when the lease covers `fee_per_epoch` and the set has at least
+//!    `min_operators` validators; ACTIVE → STOPPED (lease exhausted, the rest refunded) when the
+//!    lease is below the fee;
+//! 4. for an ACTIVE consumer: draws the fee and pays the set's operators
+//!    ([`crate::lease::draw_and_pay`]), and writes an update when the set changed;
+//! 5. records `last_processed_epoch = e`.
+
+use crate::consumer::{self, Consumer, ConsumerId, Status, StopReason};
+use crate::error::corrupt;
+use crate::opt_in::{self, OptIn};
+use crate::params::{self, Params};
+use crate::{events, lease, state_key, valset, ConsumersError};
+use ballast_framework::{BlockContext, StateRead, StateReadExt, StateWrite, StateWriteExt};
+use ballast_proto::ballast::consumers::v1 as pb;
+use ballast_restaking::{PowerSnapshot, PowerTableRead};
+
+/// The run in progress, if any.
+pub fn load_run<S: StateRead + ?Sized>(state: &S) -> Result<Option<pb::EpochRun>, ConsumersError> {
+    Ok(state.get_proto(state_key::epoch_run())?)
+}
+
+fn save_run<S: StateWrite + ?Sized>(
+    state: &mut S,
+    run: &pb::EpochRun,
+) -> Result<(), ConsumersError> {
+    state.put_proto(state_key::epoch_run(), run)?;
+    Ok(())
+}
+
+/// What one hook call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    /// The epoch of the run worked on (0: no run).
+    pub epoch: u64,
+    /// Consumers processed.
+    pub processed: usize,
+    /// Whether the run finished.
+    pub finished: bool,
+}
+
+/// The end-epoch hook: starts the run for `epoch` (or queues it) and processes a batch.
+pub fn end_epoch<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &BlockContext,
+    epoch: u64,
+) -> Result<RunProgress, ConsumersError> {
+    if let Some(mut run) = load_run(state)? {
+        // This block's end-block already spent its budget on the run in progress.
+        run.next_epoch = epoch;
+        save_run(state, &run)?;
+        state.emit_event(events::epoch_run(epoch, "queued", 0));
+        return Ok(RunProgress {
+            epoch: run.epoch,
+            processed: 0,
+            finished: false,
+        });
+    }
+    save_run(
+        state,
+        &pb::EpochRun {
+            epoch,
+            cursor: String::new(),
+            next_epoch: 0,
+        },
+    )?;
+    state.emit_event(events::epoch_run(epoch, "started", 0));
+    process_batch(state, ctx)
+}
+
+/// The end-block hook: continues the run in progress, if any.
+pub fn end_block<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &BlockContext,
+) -> Result<RunProgress, ConsumersError> {
+    if load_run(state)?.is_none() {
+        return Ok(RunProgress::default());
+    }
+    process_batch(state, ctx)
+}
+
+/// Processes up to `max_consumers_per_block` live consumers after the run's cursor.
+fn process_batch<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &BlockContext,
+) -> Result<RunProgress, ConsumersError> {
+    let Some(mut run) = load_run(state)? else {
+        return Ok(RunProgress::default());
+    };
+    let params = params::load(state)?;
+    let budget = params.max_consumers_per_block as usize;
+    let cursor = (!run.cursor.is_empty()).then(|| run.cursor.clone());
+    // One more than the budget tells whether the run ends in this batch.
+    let mut ids = consumer::live_after(state, cursor.as_deref(), budget.saturating_add(1))?;
+    let finished = ids.len() <= budget;
+    ids.truncate(budget);
+    let snapshot = if ids.is_empty() {
+        None
+    } else {
+        Some(state.power_snapshot(run.epoch)?.ok_or_else(|| {
+            corrupt(format!(
+                "restaking has no power snapshot of ended epoch {}",
+                run.epoch
+            ))
+        })?)
+    };
+    for id in &ids {
+        if let Some(snapshot) = &snapshot {
+            process_consumer(state, ctx, id, snapshot, &params)?;
+        }
+    }
+    let progress = RunProgress {
+        epoch: run.epoch,
+        processed: ids.len(),
+        finished,
+    };
+    if finished {
+        state.emit_event(events::epoch_run(run.epoch, "finished", ids.len()));
+        if run.next_epoch != 0 {
+            save_run(
+                state,
+                &pb::EpochRun {
+                    epoch: run.next_epoch,
+                    cursor: String::new(),
+                    next_epoch: 0,
+                },
+            )?;
+            state.emit_event(events::epoch_run(run.next_epoch, "started", 0));
+        } else {
+            state.delete(state_key::epoch_run().as_bytes().to_vec())?;
+        }
+    } else {
+        if let Some(last) = ids.last() {
+            run.cursor = last.to_string();
+        }
+        save_run(state, &run)?;
+    }
+    Ok(progress)
+}
+
+/// Processes one consumer for the ended epoch of `snapshot` (see the module docs). A consumer
+/// already processed for that epoch, or STOPPED, is left alone.
+pub fn process_consumer<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &BlockContext,
+    id: &ConsumerId,
+    snapshot: &PowerSnapshot,
+    params: &Params,
+) -> Result<(), ConsumersError> {
+    let epoch = snapshot.epoch;
+    let mut c = consumer::require(state, id)?;
+    if c.status.is_stopped() || c.last_processed_epoch >= epoch {
+        return Ok(());
+    }
+    let mut opt_ins = opt_in::of_consumer(state, id)?;
+    for o in opt_ins.iter_mut() {
+        if let Some(applied) = o.apply_due(epoch, params.deallocation_delay_epochs) {
+            opt_in::save(state, o)?;
+            state.emit_event(events::allocation_applied(o, &applied));
+        }
+    }
+    let set = valset::compute(state, &opt_ins, snapshot, c.terms.max_operators)?;
+    let fee = c.terms.fee_per_epoch;
+    let before = c.status;
+    if c.status == Status::Registered
+        && c.lease_balance >= fee
+        && set.len() >= c.terms.min_operators as usize
+    {
+        c.status = Status::Active;
+        c.activated_epoch = epoch;
+    }
+    c.last_processed_epoch = epoch;
+    if c.status == Status::Active {
+        if c.lease_balance < fee {
+            stop(
+                state,
+                &mut c,
+                &mut opt_ins,
+                StopReason::LeaseExhausted,
+                epoch,
+                ctx.height,
+                params,
+            )?;
+            return Ok(());
+        }
+        lease::draw_and_pay(state, &mut c, &set, epoch)?;
+        let old = valset::load_set(state, id)?;
+        let changes = valset::diff(&old, &set);
+        if !changes.is_empty() {
+            let update_id = c
+                .last_update_id
+                .checked_add(1)
+                .ok_or_else(|| corrupt(format!("update ids of consumer {id} overflow")))?;
+            let update =
+                valset::write_update(state, id, update_id, ctx.height, epoch, &set, &changes)?;
+            c.last_update_id = update_id;
+            state.emit_event(events::validator_set_update(&update, set.len()));
+        }
+    }
+    consumer::save(state, &c)?;
+    if c.status != before {
+        state.emit_event(events::consumer_status(&c, epoch, ctx.height));
+    }
+    Ok(())
+}
+
+/// Stops a consumer at `stop_epoch` (final): refunds the lease to the owner, turns every
+/// opt-in's allocation into a deallocating one (slashable until `stop_epoch +
+/// deallocation_delay_epochs`), and drops it from the live index. Returns the refund.
+pub fn stop<S: StateWrite + ?Sized>(
+    state: &mut S,
+    c: &mut Consumer,
+    opt_ins: &mut [OptIn],
+    reason: StopReason,
+    stop_epoch: u64,
+    height: u64,
+    params: &Params,
+) -> Result<u128, ConsumersError> {
+    let refunded = lease::refund(state, c)?;
+    c.status = Status::Stopped(reason);
+    c.stopped_height = height;
+    for o in opt_ins.iter_mut() {
+        o.stop(stop_epoch, params.deallocation_delay_epochs);
+        opt_in::save(state, o)?;
+    }
+    consumer::save(state, c)?;
+    state.emit_event(events::consumer_status(c, stop_epoch, height));
+    Ok(refunded)
+}
