@@ -58,6 +58,37 @@ pub struct GrpcConfig {
     pub enable: bool,
     /// `host:port`.
     pub address: String,
+    /// PEM certificate chain to serve TLS with ("" = plaintext); relative to the home. Set with
+    /// `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file` ("" = plaintext); relative to the home.
+    #[serde(default)]
+    pub tls_key_file: String,
+    /// Messages a stream subscriber may have waiting before it is cut off with
+    /// RESOURCE_EXHAUSTED.
+    #[serde(default = "default_subscriber_buffer")]
+    pub subscriber_buffer: usize,
+}
+
+fn default_subscriber_buffer() -> usize {
+    ballast_app::config::DEFAULT_SUBSCRIBER_BUFFER
+}
+
+impl GrpcConfig {
+    /// The gRPC server's settings, with TLS paths resolved against `home`.
+    pub fn server_config(&self, home: &Path) -> ballast_app::config::GrpcServerConfig {
+        let tls = (!self.tls_cert_file.is_empty() && !self.tls_key_file.is_empty()).then(|| {
+            ballast_app::config::GrpcTlsFiles {
+                cert: home.join(&self.tls_cert_file),
+                key: home.join(&self.tls_key_file),
+            }
+        });
+        ballast_app::config::GrpcServerConfig {
+            tls,
+            subscriber_buffer: self.subscriber_buffer,
+        }
+    }
 }
 
 /// `[metrics]`
@@ -144,6 +175,9 @@ impl NodeConfig {
             grpc: GrpcConfig {
                 enable: true,
                 address: DEFAULT_GRPC_ADDRESS.to_string(),
+                tls_cert_file: String::new(),
+                tls_key_file: String::new(),
+                subscriber_buffer: default_subscriber_buffer(),
             },
             metrics: MetricsConfig {
                 enable: true,
@@ -173,6 +207,21 @@ impl NodeConfig {
         }
         check_listen_url("abci.address", &self.abci.address, &["tcp", "unix"])?;
         check_host_port("grpc.address", &self.grpc.address)?;
+        if self.grpc.tls_cert_file.is_empty() != self.grpc.tls_key_file.is_empty() {
+            anyhow::bail!(
+                "grpc.tls_cert_file and grpc.tls_key_file: expected both set (TLS) or both empty \
+                 (plaintext), found only {}",
+                if self.grpc.tls_cert_file.is_empty() {
+                    "tls_key_file"
+                } else {
+                    "tls_cert_file"
+                }
+            );
+        }
+        self.grpc
+            .server_config(Path::new(""))
+            .validate()
+            .map_err(|e| anyhow::anyhow!("grpc.subscriber_buffer: {e}"))?;
         check_host_port("metrics.address", &self.metrics.address)?;
         check_listen_url("cometbft.rpc", &self.cometbft.rpc, &["http", "https"])?;
         check_host_port("dev.rpc_address", &self.dev.rpc_address)?;
@@ -207,6 +256,14 @@ address = {abci}
 enable = {grpc_enable}
 # host:port to listen on.
 address = {grpc}
+# TLS: a PEM certificate chain and its PEM private key (paths relative to the home). Both empty
+# serves plaintext; both set serves TLS only.
+tls_cert_file = {grpc_cert}
+# The private key of tls_cert_file.
+tls_key_file = {grpc_key}
+# Messages a stream subscriber (SubscribeValidatorSet, SubscribeCheckpoints) may have waiting;
+# one that falls further behind is cut off with RESOURCE_EXHAUSTED and resubscribes.
+subscriber_buffer = {grpc_buffer}
 
 [metrics]
 # Serve Prometheus metrics under /metrics.
@@ -235,6 +292,9 @@ rpc_address = {dev_rpc}
             abci = s(&self.abci.address),
             grpc_enable = self.grpc.enable,
             grpc = s(&self.grpc.address),
+            grpc_cert = s(&self.grpc.tls_cert_file),
+            grpc_key = s(&self.grpc.tls_key_file),
+            grpc_buffer = self.grpc.subscriber_buffer,
             metrics_enable = self.metrics.enable,
             metrics = s(&self.metrics.address),
             rpc = s(&self.cometbft.rpc),
@@ -321,5 +381,51 @@ mod tests {
         assert!(format!("{e:#}").contains("abci.address"), "{e:#}");
         let unix = good.replace("tcp://127.0.0.1:26658", "unix:///tmp/ballast.sock");
         NodeConfig::parse(&unix).expect("unix socket is fine");
+    }
+
+    #[test]
+    fn grpc_tls_and_subscriber_buffer_are_read_and_checked() {
+        let good = NodeConfig::default_for("c", "m").to_toml();
+        let c = NodeConfig::parse(&good).expect("defaults");
+        let server = c.grpc.server_config(Path::new("/home/n"));
+        assert_eq!(server.tls, None);
+        assert_eq!(
+            server.subscriber_buffer,
+            ballast_app::config::DEFAULT_SUBSCRIBER_BUFFER
+        );
+        let tls = good
+            .replace(
+                "tls_cert_file = \"\"",
+                "tls_cert_file = \"config/grpc.crt\"",
+            )
+            .replace("tls_key_file = \"\"", "tls_key_file = \"/etc/grpc.key\"")
+            .replace("subscriber_buffer = 256", "subscriber_buffer = 4");
+        let server = NodeConfig::parse(&tls)
+            .expect("tls")
+            .grpc
+            .server_config(Path::new("/home/n"));
+        assert_eq!(
+            server.tls,
+            Some(ballast_app::config::GrpcTlsFiles {
+                cert: PathBuf::from("/home/n/config/grpc.crt"),
+                key: PathBuf::from("/etc/grpc.key"),
+            })
+        );
+        assert_eq!(server.subscriber_buffer, 4);
+        let half = good.replace("tls_key_file = \"\"", "tls_key_file = \"k.pem\"");
+        let e = NodeConfig::parse(&half).expect_err("key without cert");
+        assert!(format!("{e:#}").contains("tls_cert_file"), "{e:#}");
+        let zero = good.replace("subscriber_buffer = 256", "subscriber_buffer = 0");
+        let e = NodeConfig::parse(&zero).expect_err("zero buffer");
+        assert!(format!("{e:#}").contains("subscriber_buffer"), "{e:#}");
+        // A ballast.toml written before these keys existed still loads, with the defaults.
+        let old: String = good
+            .lines()
+            .filter(|l| !l.starts_with("tls_") && !l.starts_with("subscriber_buffer"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = NodeConfig::parse(&old).expect("old file");
+        assert_eq!(c.grpc.subscriber_buffer, 256);
+        assert!(c.grpc.tls_cert_file.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! metrics), critical tasks that stop the node when they fail, and shutdown on SIGINT/SIGTERM.
 
 use ballast_app::broadcast::Broadcaster;
+use ballast_app::config::GrpcServerConfig;
 use ballast_app::App;
 use std::future::Future;
 use std::sync::Arc;
@@ -62,11 +63,13 @@ pub async fn wait_for_signal() -> anyhow::Result<&'static str> {
 }
 
 /// Starts gRPC on `addr` (if given): the module Query services, `cosmos.tx.v1beta1.Service`,
-/// health and reflection. Prints the line scripts wait for.
+/// the consumer service, health and reflection, in TLS when `config` says so. Prints the line
+/// scripts wait for.
 pub async fn start_grpc(
     app: &App,
     broadcaster: Arc<dyn Broadcaster>,
     addr: Option<&str>,
+    config: GrpcServerConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(addr) = addr else { return Ok(None) };
@@ -74,11 +77,23 @@ pub async fn start_grpc(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for gRPC on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, "serving gRPC");
+    if let Some(tls) = &config.tls {
+        // Fail at start, not at the first connection, on unreadable files.
+        for (what, path) in [("certificate", &tls.cert), ("key", &tls.key)] {
+            std::fs::metadata(path)
+                .map_err(|e| anyhow::anyhow!("gRPC TLS {what} file {}: {e}", path.display()))?;
+        }
+    }
+    let scheme = if config.tls.is_some() {
+        "TLS"
+    } else {
+        "plaintext"
+    };
+    tracing::info!(%local, scheme, "serving gRPC");
     println!("gRPC listening on {local}");
     Ok(Some(spawn_critical(
         "grpc",
-        ballast_app::grpc::serve(app.clone(), broadcaster, listener, shutdown.wait()),
+        ballast_app::grpc::serve_with(app.clone(), broadcaster, listener, config, shutdown.wait()),
     )))
 }
 

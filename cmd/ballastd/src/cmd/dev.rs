@@ -144,6 +144,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     if interval == 0 {
         anyhow::bail!("the block interval must be at least 1 ms");
     }
+    let grpc_server = cfg.grpc.server_config(&home);
     let rpc_addr = args.rpc_address.unwrap_or(cfg.dev.rpc_address);
     let grpc_addr = args
         .grpc_address
@@ -190,8 +191,14 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             serve_rpc(handle.clone(), listener, shutdown.wait()),
         )];
         tasks.extend(
-            node::start_grpc(&app, Arc::new(handle.clone()), grpc_addr.as_deref(), &shutdown)
-                .await?,
+            node::start_grpc(
+                &app,
+                Arc::new(handle.clone()),
+                grpc_addr.as_deref(),
+                grpc_server,
+                &shutdown,
+            )
+            .await?,
         );
         tasks.extend(node::start_metrics(&app, metrics_addr.as_deref(), &shutdown).await?);
         if let Ok(seed) = std::fs::read_to_string(home.join("key_seed.json")) {

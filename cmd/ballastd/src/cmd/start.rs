@@ -44,6 +44,7 @@ pub struct Args {
 struct Plan {
     abci: String,
     grpc: Option<String>,
+    grpc_server: ballast_app::config::GrpcServerConfig,
     metrics: Option<String>,
     cometbft_rpc: String,
     keep_recent: u64,
@@ -55,6 +56,7 @@ fn plan(args: Args, g: &Global) -> anyhow::Result<Plan> {
         let c = NodeConfig::load(&g.home)?;
         Plan {
             abci: c.abci.address,
+            grpc_server: c.grpc.server_config(&g.home),
             grpc: c.grpc.enable.then_some(c.grpc.address),
             metrics: c.metrics.enable.then_some(c.metrics.address),
             cometbft_rpc: c.cometbft.rpc,
@@ -70,6 +72,7 @@ fn plan(args: Args, g: &Global) -> anyhow::Result<Plan> {
         Plan {
             abci: crate::config::DEFAULT_ABCI_ADDRESS.into(),
             grpc: None,
+            grpc_server: Default::default(),
             metrics: None,
             cometbft_rpc: crate::config::DEFAULT_COMETBFT_RPC.into(),
             keep_recent: 0,
@@ -176,7 +179,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let broadcaster = Arc::new(CometBroadcaster::new(&plan.cometbft_rpc)?);
         let mut tasks = Vec::new();
-        tasks.extend(node::start_grpc(&app, broadcaster, plan.grpc.as_deref(), &shutdown).await?);
+        tasks.extend(
+            node::start_grpc(
+                &app,
+                broadcaster,
+                plan.grpc.as_deref(),
+                plan.grpc_server,
+                &shutdown,
+            )
+            .await?,
+        );
         tasks.extend(node::start_metrics(&app, plan.metrics.as_deref(), &shutdown).await?);
         let signal = node::wait_for_signal().await?;
         tracing::info!(signal, "shutting down");
