@@ -17,6 +17,7 @@ pub mod checkpoint_rpc;
 pub mod cli;
 pub mod cometbft;
 pub mod consensus;
+pub mod consumer_demo;
 pub mod cosmjs;
 pub mod driver;
 pub mod grpc;

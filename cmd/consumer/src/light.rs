@@ -17,6 +17,7 @@
 use crate::store::{write_atomic, StoreError};
 use ballast_client::rpc::{CometRpc, RpcError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tendermint::block::signed_header::SignedHeader;
@@ -182,7 +183,13 @@ pub struct LightClient {
     path: PathBuf,
     trusted: Option<LightBlock>,
     provider: tendermint::node::Id,
+    /// Headers below the trusted one that a backward walk verified, so that the next walk
+    /// (for a later update) starts from the nearest of them.
+    below: BTreeMap<u64, Header>,
 }
+
+/// Most headers [`LightClient::below`] keeps.
+const MAX_BELOW: usize = 100_000;
 
 fn remote(method: &'static str, height: u64) -> impl Fn(RpcError) -> LightClientError {
     move |e| match e {
@@ -230,6 +237,7 @@ impl LightClient {
             path,
             trusted: None,
             provider: tendermint::node::Id::new([0; 20]),
+            below: BTreeMap::new(),
         };
         lc.trusted = lc.load()?;
         Ok(lc)
@@ -550,14 +558,24 @@ impl LightClient {
         Ok(header)
     }
 
-    /// A header below the trusted one, linked to it by `last_block_id` hashes.
+    /// A header below the trusted one, linked to it by `last_block_id` hashes (from the
+    /// nearest header above it already verified).
     async fn backward(
-        &self,
+        &mut self,
         trusted: &LightBlock,
         target: u64,
     ) -> Result<Header, LightClientError> {
-        let mut above: Header = trusted.signed_header.header.clone();
+        if let Some(h) = self.below.get(&target) {
+            return Ok(h.clone());
+        }
+        let mut above: Header = self
+            .below
+            .range(target..)
+            .next()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| trusted.signed_header.header.clone());
         let mut h = above.height.value();
+        let mut walked = Vec::new();
         while h > target {
             h -= 1;
             let header = self.signed_header(h).await?.header;
@@ -577,7 +595,14 @@ impl LightClient {
                     expected: expected.to_string(),
                 });
             }
+            walked.push(header.clone());
             above = header;
+        }
+        if self.below.len() + walked.len() > MAX_BELOW {
+            self.below.clear();
+        }
+        for header in walked {
+            self.below.insert(header.height.value(), header);
         }
         Ok(above)
     }
