@@ -165,9 +165,10 @@ pub fn process_consumer<S: StateWrite + ?Sized>(
     if c.status.is_stopped() || c.last_processed_epoch >= epoch {
         return Ok(());
     }
+    let now = state.current_epoch()?;
     let mut opt_ins = opt_in::of_consumer(state, id)?;
     for o in opt_ins.iter_mut() {
-        if let Some(applied) = o.apply_due(epoch, params.deallocation_delay_epochs) {
+        if let Some(applied) = o.apply_due(epoch, now, params.deallocation_delay_epochs) {
             opt_in::save(state, o)?;
             state.emit_event(events::allocation_applied(o, &applied));
         }
@@ -232,8 +233,9 @@ pub fn stop<S: StateWrite + ?Sized>(
     let refunded = lease::refund(state, c)?;
     c.status = Status::Stopped(reason);
     c.stopped_height = height;
+    let now = state.current_epoch()?;
     for o in opt_ins.iter_mut() {
-        o.stop(stop_epoch, params.deallocation_delay_epochs);
+        o.stop(stop_epoch, now, params.deallocation_delay_epochs);
         opt_in::save(state, o)?;
     }
     consumer::save(state, c)?;

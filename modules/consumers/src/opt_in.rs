@@ -181,23 +181,33 @@ impl OptIn {
         self.allocation_bps.max(self.slashable_at(epoch))
     }
 
-    /// Marks `old_bps` slashable until `epoch + delay`, keeping a higher allocation whose window
-    /// is still open at `epoch` (the window is then extended: the conservative merge).
-    fn deallocate(&mut self, old_bps: u32, epoch: u64, delay: u64) {
+    /// Marks `old_bps` slashable until `epoch + delay`. A higher allocation whose window is
+    /// still open in `now` (the current epoch) is kept and its window extended, so that the
+    /// operator's encumbered total never rises; a window that already closed is replaced. One
+    /// (bps, until) pair cannot hold two windows exactly: the merge errs towards slashable.
+    fn deallocate(&mut self, old_bps: u32, epoch: u64, now: u64, delay: u64) {
         if old_bps == 0 {
             return;
         }
-        self.slashable_bps = old_bps.max(self.slashable_at(epoch));
-        self.slashable_until_epoch = epoch.saturating_add(delay);
+        let open = self.slashable_at(now);
+        let until = epoch.saturating_add(delay);
+        if open > 0 {
+            self.slashable_bps = old_bps.max(open);
+            self.slashable_until_epoch = self.slashable_until_epoch.max(until);
+        } else {
+            self.slashable_bps = old_bps;
+            self.slashable_until_epoch = until;
+        }
     }
 
-    /// Applies the pending change if it was sent in `up_to_epoch` or earlier. A reduction
-    /// leaves the old allocation slashable until the change's epoch + `delay`.
-    pub fn apply_due(&mut self, up_to_epoch: u64, delay: u64) -> Option<AppliedChange> {
+    /// Applies the pending change if it was sent in `up_to_epoch` or earlier; `now` is the
+    /// current epoch. A reduction leaves the old allocation slashable until the change's epoch
+    /// + `delay`.
+    pub fn apply_due(&mut self, up_to_epoch: u64, now: u64, delay: u64) -> Option<AppliedChange> {
         let p = self.pending.filter(|p| p.epoch <= up_to_epoch)?;
         let old_bps = self.allocation_bps;
         if p.allocation_bps < old_bps {
-            self.deallocate(old_bps, p.epoch, delay);
+            self.deallocate(old_bps, p.epoch, now, delay);
         }
         self.allocation_bps = p.allocation_bps;
         if let Some(k) = p.key {
@@ -211,11 +221,12 @@ impl OptIn {
         })
     }
 
-    /// The consumer stopped at the end of (or during) `epoch`: the allocation in force becomes
-    /// slashable until `epoch + delay`, and nothing is allocated or pending any more.
-    pub fn stop(&mut self, epoch: u64, delay: u64) {
+    /// The consumer stopped at `stop_epoch` (`now` is the current epoch): the allocation in
+    /// force becomes slashable until `stop_epoch + delay`, and nothing is allocated or pending
+    /// any more.
+    pub fn stop(&mut self, stop_epoch: u64, now: u64, delay: u64) {
         let old = self.allocation_bps;
-        self.deallocate(old, epoch, delay);
+        self.deallocate(old, stop_epoch, now, delay);
         self.allocation_bps = 0;
         self.pending = None;
     }
@@ -420,8 +431,8 @@ mod tests {
     fn pending_changes_apply_at_their_epoch_and_reductions_stay_slashable() {
         let mut o = opt_in(6_000, 3);
         assert_eq!(o.encumbered(3), 6_000);
-        assert_eq!(o.apply_due(2, 14), None, "not before its epoch ends");
-        let a = o.apply_due(3, 14).unwrap();
+        assert_eq!(o.apply_due(2, 3, 14), None, "not before its epoch ends");
+        let a = o.apply_due(3, 4, 14).unwrap();
         assert_eq!((a.old_bps, a.new_bps, a.epoch), (0, 6_000, 3));
         assert_eq!((o.slashable_bps, o.slashable_until_epoch), (0, 0));
         // Reduce to 2000 in epoch 5: 6000 stays slashable until 5 + 14.
@@ -431,7 +442,7 @@ mod tests {
             epoch: 5,
         });
         assert_eq!(o.encumbered(5), 6_000);
-        o.apply_due(7, 14).unwrap();
+        o.apply_due(7, 8, 14).unwrap();
         assert_eq!((o.allocation_bps, o.slashable_bps), (2_000, 6_000));
         assert_eq!(o.slashable_until_epoch, 19);
         assert_eq!(o.encumbered(19), 6_000);
@@ -444,7 +455,7 @@ mod tests {
             key: None,
             epoch: 10,
         });
-        o.apply_due(10, 14).unwrap();
+        o.apply_due(10, 11, 14).unwrap();
         assert_eq!(
             (o.allocation_bps, o.slashable_bps, o.slashable_until_epoch),
             (0, 6_000, 24)
@@ -455,15 +466,35 @@ mod tests {
             key: Some(consumer_key(2)),
             epoch: 30,
         });
-        o.apply_due(30, 14).unwrap();
+        o.apply_due(30, 31, 14).unwrap();
         assert_eq!((o.allocation_bps, o.key), (9_000, consumer_key(2)));
         assert_eq!(o.slashable_at(30), 0);
-        o.stop(31, 14);
+        o.stop(31, 31, 14);
         assert_eq!(
             (o.allocation_bps, o.slashable_bps, o.slashable_until_epoch),
             (0, 9_000, 45)
         );
         assert_eq!(OptIn::from_stored(o.to_proto()).unwrap(), o);
+    }
+
+    #[test]
+    fn a_window_closed_by_now_is_replaced_never_revived() {
+        // 6000 slashable until epoch 10; a reduction from 5000 sent in epoch 10 is applied in
+        // epoch 11 (the run reaches the consumer late). Reviving 6000 would raise the
+        // operator's encumbered total from 5000 to 6000 in epoch 11.
+        let mut o = opt_in(5_000, 1);
+        o.apply_due(1, 2, 14).unwrap();
+        o.slashable_bps = 6_000;
+        o.slashable_until_epoch = 10;
+        o.pending = Some(PendingChange {
+            allocation_bps: 0,
+            key: None,
+            epoch: 10,
+        });
+        assert_eq!(o.encumbered(11), 5_000);
+        o.apply_due(10, 11, 14).unwrap();
+        assert_eq!((o.slashable_bps, o.slashable_until_epoch), (5_000, 24));
+        assert_eq!(o.encumbered(11), 5_000);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(crate) fn apply_ended<S: StateWrite + ?Sized>(
     current_epoch: u64,
     delay: u64,
 ) {
-    if let Some(applied) = o.apply_due(current_epoch.saturating_sub(1), delay) {
+    if let Some(applied) = o.apply_due(current_epoch.saturating_sub(1), current_epoch, delay) {
         state.emit_event(events::allocation_applied(o, &applied));
     }
 }
