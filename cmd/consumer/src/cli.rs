@@ -5,7 +5,7 @@
 //! consumer is STOPPED), 1 any error, 2 `run` refused an update that failed verification.
 
 use crate::config::{Config, LogFormat};
-use crate::follow::{Follower, Tamper};
+use crate::follow::{FollowOptions, Follower, Tamper};
 use crate::hub;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +49,10 @@ enum Cmd {
         /// Corrupt every update before verifying it (shows that verification catches it).
         #[arg(long, value_enum, hide = true)]
         tamper: Option<Tamper>,
+        /// When an update's hub height is pruned on the hub, jump to the current set (proven
+        /// at the latest height) instead of stopping with an error.
+        #[arg(long)]
+        resync_if_pruned: bool,
     },
 }
 
@@ -322,7 +326,8 @@ enum RunEnd {
     Refused(anyhow::Error),
 }
 
-async fn run(cfg: &Config, tamper: Option<Tamper>) -> anyhow::Result<RunEnd> {
+async fn run(cfg: &Config, opts: FollowOptions) -> anyhow::Result<RunEnd> {
+    let tamper = opts.tamper;
     if tamper.is_some() {
         tracing::warn!(
             ?tamper,
@@ -331,7 +336,7 @@ async fn run(cfg: &Config, tamper: Option<Tamper>) -> anyhow::Result<RunEnd> {
     }
     let work = async {
         let chain_id = chain_id_with_retry(cfg).await;
-        let mut follower = Follower::open(cfg, chain_id, tamper, std::io::stdout())?;
+        let mut follower = Follower::open(cfg, chain_id, opts, std::io::stdout())?;
         match follower.run().await {
             Ok(()) => Ok(RunEnd::Done),
             Err(e) if e.is_refusal() => Ok(RunEnd::Refused(e.into())),
@@ -394,11 +399,20 @@ pub fn main() -> ExitCode {
                 runtime()?.block_on(status(&cfg))?;
                 Ok(None)
             }
-            Cmd::Run { tamper } => {
+            Cmd::Run {
+                tamper,
+                resync_if_pruned,
+            } => {
                 let cfg = load(&cli.config)?;
                 init_logging(cfg.log_format);
                 let rt = runtime()?;
-                let end = rt.block_on(run(&cfg, tamper));
+                let end = rt.block_on(run(
+                    &cfg,
+                    FollowOptions {
+                        tamper,
+                        resync_if_pruned,
+                    },
+                ));
                 // The stream and the light client's calls may still hold the runtime.
                 rt.shutdown_timeout(Duration::from_secs(1));
                 match end? {
@@ -492,12 +506,19 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
         let c = Cli::try_parse_from(["ballast-consumer", "--config", "c.toml", "run"]).unwrap();
-        assert!(matches!(c.cmd, Cmd::Run { tamper: None }));
+        assert!(matches!(
+            c.cmd,
+            Cmd::Run {
+                tamper: None,
+                resync_if_pruned: false
+            }
+        ));
         let c = Cli::try_parse_from(["ballast-consumer", "run", "--tamper", "set-hash"]).unwrap();
         assert!(matches!(
             c.cmd,
             Cmd::Run {
-                tamper: Some(Tamper::SetHash)
+                tamper: Some(Tamper::SetHash),
+                ..
             }
         ));
         let c = Cli::try_parse_from(["ballast-consumer", "fund", "--amount", "5ubal"]).unwrap();

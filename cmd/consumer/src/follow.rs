@@ -16,7 +16,10 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::light::{LightClient, LightClientError, LightOptions};
 use crate::store::{self, StoreError};
-use crate::verify::{apply_update, verify_commitment, ConsumerSet, VerifyError};
+use crate::verify::{
+    apply_update, set_from_answer, verify_commitment, verify_commitment_at, ConsumerSet,
+    VerifyError,
+};
 use ballast_client::rpc::CometRpc;
 use ballast_proto::ballast::consumer::v1 as svc;
 use ballast_proto::ballast::consumers::v1 as pb;
@@ -51,25 +54,23 @@ pub enum Tamper {
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
     /// An update failed a check.
-    #[error("update {update_id} refused: {source} [check: {}]", source.check())]
+    #[error("update {update_id} refused: {reason} [check: {}]", reason.check())]
     Refused {
         /// The update.
         update_id: u64,
-        /// The failed check.
-        #[source]
-        source: VerifyError,
+        /// The failed check (its message is this error's).
+        reason: VerifyError,
     },
     /// The app hash of an update's height could not be verified.
-    #[error("update {update_id} refused: {source}")]
+    #[error("update {update_id} refused: {reason}")]
     Light {
         /// The update.
         update_id: u64,
-        /// The light client's error.
-        #[source]
-        source: LightClientError,
+        /// The light client's error (its message is this error's).
+        reason: LightClientError,
     },
     /// The update's height is no longer kept by the hub, so it cannot be proven.
-    #[error("update {update_id} cannot be verified: its hub height {hub_height} is pruned on the hub ({message}); the hub keeps only recent heights and this consumer fell behind them (start it with a new data_dir to follow from the current set)")]
+    #[error("update {update_id} cannot be verified: its hub height {hub_height} is pruned on the hub ({message}); the hub keeps only recent heights and this consumer fell behind them (`run --resync-if-pruned` jumps to the current set, proven at the latest height)")]
     Pruned {
         /// The update.
         update_id: u64,
@@ -99,7 +100,7 @@ impl FollowError {
     pub fn is_refusal(&self) -> bool {
         match self {
             FollowError::Refused { .. } => true,
-            FollowError::Light { source, .. } => source.is_verification_failure(),
+            FollowError::Light { reason, .. } => reason.is_verification_failure(),
             _ => false,
         }
     }
@@ -131,6 +132,16 @@ fn pruned(status: &tonic::Status) -> bool {
     status.message().contains("pruned") || status.message().contains("is not available")
 }
 
+/// How `run` behaves beyond the configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FollowOptions {
+    /// Corrupt every update (tests only).
+    pub tamper: Option<Tamper>,
+    /// When an update's height is pruned on the hub, jump to the current set, proven at the
+    /// latest height, instead of stopping.
+    pub resync_if_pruned: bool,
+}
+
 /// Everything `run` works with.
 pub struct Follower<W: Write> {
     consumer_id: String,
@@ -139,6 +150,7 @@ pub struct Follower<W: Write> {
     light: LightClient,
     set: ConsumerSet,
     tamper: Option<Tamper>,
+    resync_if_pruned: bool,
     out: W,
 }
 
@@ -148,7 +160,7 @@ impl<W: Write> Follower<W> {
     pub fn open(
         cfg: &Config,
         chain_id: String,
-        tamper: Option<Tamper>,
+        opts: FollowOptions,
         out: W,
     ) -> anyhow::Result<Follower<W>> {
         let set = store::load(&cfg.data_dir, &cfg.consumer_id)?;
@@ -170,7 +182,8 @@ impl<W: Write> Follower<W> {
             hub: Hub::new(&cfg.hub)?,
             light,
             set,
-            tamper,
+            tamper: opts.tamper,
+            resync_if_pruned: opts.resync_if_pruned,
             out,
         })
     }
@@ -258,8 +271,21 @@ impl<W: Write> Follower<W> {
                     self.set.update_id, update.update_id
                 )));
             }
-            if let Some(retry) = self.process(update).await? {
-                return Ok(Pass::Retry(retry));
+            match self.process(update).await {
+                Ok(None) => {}
+                Ok(Some(retry)) => return Ok(Pass::Retry(retry)),
+                Err(FollowError::Pruned {
+                    update_id,
+                    hub_height,
+                    message,
+                }) if self.resync_if_pruned => {
+                    tracing::warn!(update_id, hub_height, %message, "the update's height is pruned on the hub; resyncing to the current set");
+                    if let Some(retry) = self.resync().await? {
+                        return Ok(Pass::Retry(retry));
+                    }
+                    return Ok(Pass::Retry("resynced".into()));
+                }
+                Err(e) => return Err(e),
             }
         }
         // The stream ended: a STOPPED consumer's does after its last update.
@@ -311,31 +337,15 @@ impl<W: Write> Follower<W> {
             }
             _ => {}
         }
-        let next = apply_update(&self.set, &update).map_err(|source| FollowError::Refused {
+        let next = apply_update(&self.set, &update).map_err(|reason| FollowError::Refused {
             update_id: id,
-            source,
+            reason,
         })?;
 
         // The app hash of the update's height: the verified header above it.
-        let mut app_hash = loop {
-            match self.light.app_hash_of(next.hub_height).await {
-                Ok(h) => break h,
-                Err(LightClientError::NotYet { .. }) => tokio::time::sleep(HEADER_POLL).await,
-                Err(LightClientError::Pruned { message, .. }) => {
-                    return Err(FollowError::Pruned {
-                        update_id: id,
-                        hub_height: next.hub_height,
-                        message,
-                    })
-                }
-                Err(e) if e.is_transient() => return Ok(Some(format!("light client: {e}"))),
-                Err(source) => {
-                    return Err(FollowError::Light {
-                        update_id: id,
-                        source,
-                    })
-                }
-            }
+        let mut app_hash = match self.app_hash(id, next.hub_height).await? {
+            Ok(h) => h,
+            Err(retry) => return Ok(Some(retry)),
         };
         if self.tamper == Some(Tamper::AppHash) {
             if let Some(b) = app_hash.first_mut() {
@@ -367,14 +377,93 @@ impl<W: Write> Follower<W> {
         if self.tamper == Some(Tamper::Proof) {
             answer.proof = tamper_proof(&answer.proof);
         }
-        verify_commitment(&next, &answer, &app_hash).map_err(|source| FollowError::Refused {
+        verify_commitment(&next, &answer, &app_hash).map_err(|reason| FollowError::Refused {
             update_id: id,
-            source,
+            reason,
         })?;
 
         store::save(&self.data_dir, &next)?;
         self.set = next;
         let line = update_line(&self.set);
+        self.print(&line)?;
+        Ok(None)
+    }
+}
+
+impl<W: Write> Follower<W> {
+    /// The light-client-verified app hash of `hub_height` (waiting for the header above it),
+    /// for update `update_id`. `Ok(Err(why))`: a transient failure, retry.
+    async fn app_hash(
+        &mut self,
+        update_id: u64,
+        hub_height: u64,
+    ) -> Result<Result<Vec<u8>, String>, FollowError> {
+        loop {
+            match self.light.app_hash_of(hub_height).await {
+                Ok(h) => return Ok(Ok(h)),
+                Err(LightClientError::NotYet { .. }) => tokio::time::sleep(HEADER_POLL).await,
+                Err(LightClientError::Pruned { message, .. }) => {
+                    return Err(FollowError::Pruned {
+                        update_id,
+                        hub_height,
+                        message,
+                    })
+                }
+                Err(e) if e.is_transient() => return Ok(Err(format!("light client: {e}"))),
+                Err(reason) => return Err(FollowError::Light { update_id, reason }),
+            }
+        }
+    }
+
+    /// Jumps to the consumer's current set: read at the hub's latest height with a proof,
+    /// checked like an update (its set hashes to the commitment, the commitment is proven
+    /// against the light-client-verified app hash of that height), kept and printed with the
+    /// updates it skipped. `Ok(Some(why))`: a transient failure, retry.
+    async fn resync(&mut self) -> Result<Option<String>, FollowError> {
+        let answer = match self.hub.validator_set(&self.consumer_id, 0, true).await {
+            Ok(a) => a,
+            Err(s) if transient(s.code()) => return Ok(Some(format!("GetValidatorSet: {s}"))),
+            Err(status) => {
+                return Err(FollowError::Hub {
+                    call: "GetValidatorSet",
+                    status: Box::new(status),
+                })
+            }
+        };
+        let claimed = answer.commitment.as_ref().map_or(0, |c| c.update_id);
+        let next =
+            set_from_answer(&self.consumer_id, &answer).map_err(|reason| FollowError::Refused {
+                update_id: claimed,
+                reason,
+            })?;
+        if next.update_id <= self.set.update_id {
+            return Ok(Some(format!(
+                "the hub's current set is of update {}, not past the kept update {}",
+                next.update_id, self.set.update_id
+            )));
+        }
+        let app_hash = match self.app_hash(next.update_id, answer.height).await? {
+            Ok(h) => h,
+            Err(retry) => return Ok(Some(retry)),
+        };
+        verify_commitment_at(&next, &answer, answer.height, &app_hash).map_err(|reason| {
+            FollowError::Refused {
+                update_id: next.update_id,
+                reason,
+            }
+        })?;
+        store::save(&self.data_dir, &next)?;
+        let skipped = (self.set.update_id + 1, next.update_id - 1);
+        self.set = next;
+        let mut line = update_line(&self.set);
+        if skipped.0 <= skipped.1 {
+            line.push_str(&format!(
+                " (resync at hub height {}: updates {}..={} skipped, their heights are pruned)",
+                answer.height, skipped.0, skipped.1
+            ));
+        } else {
+            line.push_str(&format!(" (resync at hub height {})", answer.height));
+        }
         self.print(&line)?;
         Ok(None)
     }

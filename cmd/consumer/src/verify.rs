@@ -148,6 +148,14 @@ pub enum VerifyError {
         /// Hex of the update's `set_hash`.
         claimed: String,
     },
+    /// The full set in a `GetValidatorSet` answer is malformed.
+    #[error("the validator set the hub sent for height {height} is malformed: {message}")]
+    BadSet {
+        /// The answer's height.
+        height: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// The hub answered `GetValidatorSet` for another height than asked.
     #[error("GetValidatorSet answered height {answered}, asked for hub height {asked}")]
     WrongHeight {
@@ -219,6 +227,7 @@ impl VerifyError {
             VerifyError::GoesBack { .. } => "goes_back",
             VerifyError::BadChange { .. } => "bad_change",
             VerifyError::SetHashMismatch { .. } => "set_hash_mismatch",
+            VerifyError::BadSet { .. } => "bad_set",
             VerifyError::WrongHeight { .. } => "wrong_height",
             VerifyError::CommitmentMissing { .. } => "commitment_missing",
             VerifyError::CommitmentMismatch { .. } => "commitment_mismatch",
@@ -377,8 +386,19 @@ pub fn verify_commitment(
     answer: &svc::GetValidatorSetResponse,
     app_hash: &[u8],
 ) -> Result<(), VerifyError> {
+    verify_commitment_at(next, answer, next.hub_height, app_hash)
+}
+
+/// [`verify_commitment`] for an answer read at `proof_height` (at or above `next.hub_height`:
+/// the commitment stays until the next update), against the app hash of `proof_height`.
+pub fn verify_commitment_at(
+    next: &ConsumerSet,
+    answer: &svc::GetValidatorSetResponse,
+    proof_height: u64,
+    app_hash: &[u8],
+) -> Result<(), VerifyError> {
     let id = next.update_id;
-    let hub_height = next.hub_height;
+    let hub_height = proof_height;
     if answer.height != hub_height {
         return Err(VerifyError::WrongHeight {
             asked: hub_height,
@@ -466,6 +486,76 @@ pub fn verify_commitment(
         });
     }
     Ok(())
+}
+
+/// The full set in a `GetValidatorSet` answer, as the set after the update its commitment
+/// names: every key 32 bytes and listed once, every power above 0, and the set hashing to the
+/// commitment's set hash. Its proof is checked separately ([`verify_commitment_at`]).
+pub fn set_from_answer(
+    consumer_id: &str,
+    answer: &svc::GetValidatorSetResponse,
+) -> Result<ConsumerSet, VerifyError> {
+    let height = answer.height;
+    let c = answer
+        .commitment
+        .as_ref()
+        .ok_or(VerifyError::CommitmentMissing {
+            update_id: 0,
+            hub_height: height,
+        })?;
+    let bad = |message: String| VerifyError::BadSet { height, message };
+    let set = answer
+        .set
+        .as_ref()
+        .ok_or_else(|| bad("the answer has no set".into()))?;
+    if set.consumer_id != consumer_id || c.consumer_id != consumer_id {
+        return Err(bad(format!(
+            "the set is for consumer {:?} and the commitment for {:?}, expected {consumer_id:?}",
+            set.consumer_id, c.consumer_id
+        )));
+    }
+    if set.update_id != c.update_id {
+        return Err(bad(format!(
+            "the set is of update {}, the commitment of update {}",
+            set.update_id, c.update_id
+        )));
+    }
+    let mut validators = BTreeMap::new();
+    for v in &set.validators {
+        let key: [u8; 32] = v.pubkey.as_slice().try_into().map_err(|_| {
+            bad(format!(
+                "consumer key {} has {} bytes, expected 32",
+                hex::encode(&v.pubkey),
+                v.pubkey.len()
+            ))
+        })?;
+        if v.power == 0 {
+            return Err(bad(format!("{} has power 0", hex::encode(key))));
+        }
+        let m = Member {
+            power: v.power,
+            operator_btc_pk: v.operator_btc_pk.clone(),
+        };
+        if validators.insert(key, m).is_some() {
+            return Err(bad(format!("{} is listed twice", hex::encode(key))));
+        }
+    }
+    let computed = set_hash(&validators).map_err(bad)?;
+    if c.set_hash.as_slice() != computed.as_slice() {
+        return Err(VerifyError::SetHashMismatch {
+            update_id: c.update_id,
+            computed: hex::encode(computed),
+            claimed: hex::encode(&c.set_hash),
+        });
+    }
+    Ok(ConsumerSet {
+        consumer_id: consumer_id.to_string(),
+        update_id: c.update_id,
+        hub_height: c.hub_height,
+        epoch: c.epoch,
+        set_hash: computed,
+        validators,
+    })
 }
 
 /// Both steps: the set after `update`, if the update and the hub's proof check out.

@@ -482,3 +482,75 @@ fn malformed_updates_are_refused_before_any_proof_is_looked_at() {
     let err = apply_update(&s1, &t).unwrap_err();
     assert!(err.to_string().contains("epoch 3"), "{err}");
 }
+
+/// `answer` with the full set of `s` attached, as the hub sends it.
+fn with_set(
+    mut answer: svc::GetValidatorSetResponse,
+    s: &ConsumerSet,
+) -> svc::GetValidatorSetResponse {
+    answer.set = Some(pb::ConsumerValidatorSet {
+        consumer_id: s.consumer_id.clone(),
+        update_id: s.update_id,
+        hub_height: s.hub_height,
+        epoch: s.epoch,
+        validators: s
+            .cometbft_order()
+            .into_iter()
+            .map(|(k, m)| pb::ValidatorPower {
+                pubkey: k.to_vec(),
+                power: m.power,
+                operator_btc_pk: m.operator_btc_pk,
+            })
+            .collect(),
+        set_hash: s.set_hash.to_vec(),
+    });
+    answer
+}
+
+#[test]
+fn a_current_set_read_at_a_later_height_is_proven_against_that_heights_app_hash() {
+    let (mut hub, start, u) = first_update();
+    let s1 = apply_update(&start, &u).unwrap();
+    // Later blocks leave the commitment as it is.
+    for h in 21..=25 {
+        hub.commit(h, &[]);
+    }
+    let answer = with_set(hub.answer(ID, 25), &s1);
+    let got = set_from_answer(ID, &answer).unwrap();
+    assert_eq!(got, s1);
+    verify_commitment_at(&got, &answer, 25, &hub.roots[&25]).unwrap();
+    // The proof is of height 25: the app hash of height 20 does not verify it.
+    let err = verify_commitment_at(&got, &answer, 25, &hub.roots[&20]).unwrap_err();
+    assert_eq!(err.check(), "proof_invalid");
+    let err = verify_commitment(&got, &answer, &hub.roots[&25]).unwrap_err();
+    assert_eq!(err.check(), "wrong_height");
+
+    // A set that does not hash to the commitment, and malformed sets.
+    let mut t = answer.clone();
+    t.set.as_mut().unwrap().validators[0].power += 1;
+    assert_eq!(
+        set_from_answer(ID, &t).unwrap_err().check(),
+        "set_hash_mismatch"
+    );
+    let mut t = answer.clone();
+    let first = t.set.as_ref().unwrap().validators[0].clone();
+    t.set.as_mut().unwrap().validators.push(first);
+    let err = set_from_answer(ID, &t).unwrap_err();
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    let mut t = answer.clone();
+    t.set.as_mut().unwrap().update_id = 2;
+    assert_eq!(set_from_answer(ID, &t).unwrap_err().check(), "bad_set");
+    assert_eq!(
+        set_from_answer("other-1", &answer).unwrap_err().check(),
+        "bad_set"
+    );
+    let mut t = answer.clone();
+    t.set = None;
+    assert_eq!(set_from_answer(ID, &t).unwrap_err().check(), "bad_set");
+    let mut t = answer;
+    t.commitment = None;
+    assert_eq!(
+        set_from_answer(ID, &t).unwrap_err().check(),
+        "commitment_missing"
+    );
+}
