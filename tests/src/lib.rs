@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cometbft;
 pub mod consensus;
 pub mod consumer_demo;
+pub mod consumer_grpc;
 pub mod cosmjs;
 pub mod driver;
 pub mod grpc;
