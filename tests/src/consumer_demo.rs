@@ -2,6 +2,7 @@
 //! its stdout lines collected (one per verified update) and its stderr in a log file.
 
 use crate::node::workspace_bin;
+use crate::vigilante::DevChain;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -176,4 +177,186 @@ pub fn line_field(line: &str, key: &str) -> Option<String> {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
         .map(str::to_string)
+}
+
+/// The consumer key of `seed` (a valid ed25519 point), hex.
+pub fn consumer_key(seed: u8) -> String {
+    hex::encode(
+        ed25519_consensus::SigningKey::from([seed; 32])
+            .verification_key()
+            .to_bytes(),
+    )
+}
+
+/// `ballastd query consumers <args…>` over `node`, as JSON.
+pub fn query(home: &Path, node: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["query", "consumers"];
+    all.extend_from_slice(args);
+    all.extend(["--node", node, "-o", "json"]);
+    crate::cli::json_ok(home, &all)
+}
+
+/// The hub's last update id of `consumer_id` (0: none).
+pub fn last_update_id(home: &Path, node: &str, consumer_id: &str) -> u64 {
+    query(home, node, &["consumer", consumer_id])["consumer"]["last_update_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The dev chain's operator (key `operator` of the dev home) opts in to `consumer_id` with
+/// consumer key `key` (hex) and `bps`, through `ballastd tx consumers opt-in`.
+pub fn opt_in(home: &Path, node: &str, consumer_id: &str, key: &str, bps: u32) {
+    let out = crate::cli::run(
+        home,
+        &[
+            "tx",
+            "consumers",
+            "opt-in",
+            consumer_id,
+            key,
+            "--allocation-bps",
+            &bps.to_string(),
+            "--from",
+            "operator",
+            "--yes",
+            "--keyring-backend",
+            "test",
+            "--node",
+            node,
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "opt-in failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Creates key `owner` in the dev home's test keyring, funded by the dev account; returns its
+/// address.
+pub fn funded_owner(chain: &DevChain) -> String {
+    let owner = crate::cli::json_ok(
+        &chain.home,
+        &[
+            "keys",
+            "add",
+            "owner",
+            "--keyring-backend",
+            "test",
+            "-o",
+            "json",
+        ],
+    )["address"]
+        .as_str()
+        .expect("keys add prints the address")
+        .to_string();
+    let sent = crate::cli::json_ok(
+        &chain.home,
+        &[
+            "tx",
+            "bank",
+            "send",
+            "dev",
+            &owner,
+            "100000000ubal",
+            "--yes",
+            "--keyring-backend",
+            "test",
+            "--node",
+            &chain.rpc,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(sent["code"], 0, "{sent}");
+    owner
+}
+
+/// `ballast-consumer init` of `<dir>/<name>.toml` for `consumer_id` on `chain`, signing with
+/// key `owner` of the dev home, data in `<dir>/<name>-data`, with `extra` flags; returns the
+/// config path.
+pub fn init(
+    dir: &Path,
+    name: &str,
+    consumer_id: &str,
+    chain: &DevChain,
+    extra: &[&str],
+) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    let data = data_of(&config);
+    let mut args = vec![
+        "init",
+        "--consumer-id",
+        consumer_id,
+        "--hub-grpc",
+        &chain.grpc,
+        "--hub-rpc",
+        &chain.rpc,
+        "--keyring-dir",
+        chain.home.to_str().expect("utf-8 path"),
+        "--key-name",
+        "owner",
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = command_ok(&config, &args);
+    assert!(out.contains("wrote"), "{out}");
+    config
+}
+
+/// The data directory [`init`] gives `config`.
+pub fn data_of(config: &Path) -> PathBuf {
+    let name = config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a config file name");
+    config.with_file_name(format!("{name}-data"))
+}
+
+/// The kept set equals the hub's stored set: update id, set hash and validators (in order).
+pub fn assert_kept_equals_hub(data: &Path, home: &Path, node: &str, consumer_id: &str) {
+    let kept = kept_set(data).expect("a set is kept");
+    let hub = query(home, node, &["validator-set", consumer_id])["set"].clone();
+    assert_eq!(
+        kept["update_id"].to_string(),
+        hub["update_id"].as_str().unwrap_or_default(),
+        "{kept}\n{hub}"
+    );
+    assert_eq!(kept["set_hash"], hub["set_hash"], "{kept}\n{hub}");
+    let rows = |v: &serde_json::Value, power_is_string: bool| -> Vec<(String, String, String)> {
+        v["validators"]
+            .as_array()
+            .expect("validators")
+            .iter()
+            .map(|x| {
+                let power = if power_is_string {
+                    x["power"].as_str().unwrap_or_default().to_string()
+                } else {
+                    x["power"].to_string()
+                };
+                (
+                    x["pubkey"].as_str().unwrap_or_default().to_string(),
+                    power,
+                    x["operator_btc_pk"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rows(&kept, false), rows(&hub, true), "{kept}\n{hub}");
+}
+
+/// The update ids of the update lines among `lines`.
+pub fn printed_ids(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| line_field(l, "update_id")?.parse().ok())
+        .collect()
 }
