@@ -49,7 +49,13 @@ fn python_or_skip() -> Option<PathBuf> {
             Some(PathBuf::from(python.trim()))
         }
         Some(3) => {
-            println!("skipped: {NAME}: {}", stderr.trim());
+            // The script's own reason is its last line; pip's output comes before it.
+            let why = stderr
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("grpc-generic setup: "))
+                .unwrap_or(stderr.trim());
+            println!("skipped: {NAME}: {why}");
             None
         }
         _ => panic!("tests/grpc-generic/setup.sh failed:\n{stderr}"),
