@@ -589,15 +589,15 @@ mod props {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..4usize).prop_map(Op::Register),
-            (0..4usize, 1..300u128).prop_map(|(c, a)| Op::Fund(c, a)),
-            (1..4u8, 0..4usize, 1..6u8, 1..10_001u32)
+            1 => (0..4usize).prop_map(Op::Register),
+            3 => (0..4usize, 1..300u128).prop_map(|(c, a)| Op::Fund(c, a)),
+            6 => (1..4u8, 0..4usize, 1..6u8, 1..10_001u32)
                 .prop_map(|(o, c, k, b)| Op::OptIn(o, c, k, b)),
-            (1..4u8, 0..4usize).prop_map(|(o, c)| Op::OptOut(o, c)),
-            (0..4usize).prop_map(Op::Remove),
-            (0..4usize, 1..100u128).prop_map(|(c, f)| Op::Fee(c, f)),
-            Just(Op::Block),
-            Just(Op::Epoch),
+            2 => (1..4u8, 0..4usize).prop_map(|(o, c)| Op::OptOut(o, c)),
+            1 => (0..4usize).prop_map(Op::Remove),
+            1 => (0..4usize, 1..100u128).prop_map(|(c, f)| Op::Fee(c, f)),
+            2 => Just(Op::Block),
+            3 => Just(Op::Epoch),
         ]
     }
 
@@ -656,6 +656,11 @@ mod props {
             });
             let ops_ids: Vec<OperatorId> =
                 (1..4u8).map(|i| register_op(&mut s, i, 50 * u128::from(i))).collect();
+            // Every consumer starts registered (a later Register is a refused duplicate).
+            for (c, id) in CONSUMERS.iter().enumerate() {
+                let mode = if c < 2 { pb::AllocationMode::Isolated } else { pb::AllocationMode::Shared };
+                register(&mut s, &user(1), id, 20, mode);
+            }
             let mut height = 1u64;
             for op in ops {
                 height += 1;
