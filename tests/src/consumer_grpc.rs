@@ -87,19 +87,43 @@ pub fn init_home(home: &Path, setup: &Setup) {
     std::fs::write(&tpath, toml).unwrap();
 }
 
-/// A dev chain with [`CONSUMER_ID`] registered, funded and its operator opted in.
-pub struct StreamChain {
-    /// The running `ballastd dev`.
-    pub chain: DevChain,
-    /// Its home.
-    pub home: PathBuf,
+/// Drives [`CONSUMER_ID`] on a dev chain through its RPC and gRPC: registers and funds it,
+/// opts the chain's operator in, and changes the operator's allocation to make updates.
+pub struct ConsumerDriver {
+    home: PathBuf,
     rpc: CometRpc,
+    /// gRPC `host:port`.
+    pub grpc: String,
     chain_id: String,
     operator: SigningKey,
     operator_owner: String,
     operator_btc_pk: Vec<u8>,
     consumer_pubkey: Vec<u8>,
     high: bool,
+}
+
+/// A dev chain (a `ballastd dev` process) with [`CONSUMER_ID`] registered, funded and its
+/// operator opted in; it derefs to its [`ConsumerDriver`].
+pub struct StreamChain {
+    /// The running `ballastd dev`.
+    pub chain: DevChain,
+    /// Its home.
+    pub home: PathBuf,
+    /// The consumer's driver.
+    pub driver: ConsumerDriver,
+}
+
+impl std::ops::Deref for StreamChain {
+    type Target = ConsumerDriver;
+    fn deref(&self) -> &ConsumerDriver {
+        &self.driver
+    }
+}
+
+impl std::ops::DerefMut for StreamChain {
+    fn deref_mut(&mut self) -> &mut ConsumerDriver {
+        &mut self.driver
+    }
 }
 
 /// An ed25519 consumer key (public half) from a seed.
@@ -123,33 +147,54 @@ fn address_of(key: &SigningKey) -> String {
 
 impl StreamChain {
     /// Initialises `home` per `setup`, starts `ballastd dev` on it, registers and funds the
-    /// consumer and opts the operator in (the first update follows at the next epoch end).
+    /// consumer (paid by the dev account) and opts the operator in (the first update follows
+    /// at the next epoch end).
     pub async fn start(home: &Path, setup: &Setup) -> StreamChain {
         init_home(home, setup);
         let chain = tokio::task::block_in_place(|| DevChain::start(home, setup.block_interval_ms));
+        let mut driver = ConsumerDriver::new(home, &chain.rpc, &chain.grpc);
+        driver.register("dev").await;
+        driver.opt_in().await;
+        StreamChain {
+            chain,
+            home: home.to_path_buf(),
+            driver,
+        }
+    }
+}
+
+impl ConsumerDriver {
+    /// A driver for the chain of `home` (its genesis and test keyring) reached at `rpc`
+    /// (`http://host:port`) and `grpc` (`host:port`).
+    pub fn new(home: &Path, rpc: &str, grpc: &str) -> ConsumerDriver {
         let genesis: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(home.join("config/genesis.json")).unwrap(),
         )
         .unwrap();
         let keyring = Keyring::open(home, Backend::Test, None).unwrap();
         let operator = keyring.signing_key("operator").unwrap();
-        let dev = keyring.signing_key("dev").unwrap();
         let op_pk =
             crate::btc_staking::key_file_public_key(&home.join("config/operator_btc_key.json"));
-        let mut s = StreamChain {
-            rpc: CometRpc::new(&chain.rpc).unwrap(),
-            chain,
+        ConsumerDriver {
             home: home.to_path_buf(),
+            rpc: CometRpc::new(rpc).unwrap(),
+            grpc: grpc.to_string(),
             chain_id: genesis["chain_id"].as_str().unwrap().to_string(),
             operator_owner: address_of(&operator),
             operator,
             operator_btc_pk: hex::decode(op_pk).unwrap(),
             consumer_pubkey: consumer_pubkey(9),
             high: false,
-        };
-        let owner = address_of(&dev);
-        s.send(
-            &dev,
+        }
+    }
+
+    /// Registers [`CONSUMER_ID`] and funds its lease, paid by the test keyring's key `payer`.
+    pub async fn register(&self, payer: &str) {
+        let keyring = Keyring::open(&self.home, Backend::Test, None).unwrap();
+        let payer = keyring.signing_key(payer).unwrap();
+        let owner = address_of(&payer);
+        self.send(
+            &payer,
             vec![
                 any(
                     "/ballast.consumers.v1.MsgRegisterConsumer",
@@ -178,10 +223,7 @@ impl StreamChain {
             ],
         )
         .await;
-        s.opt_in().await;
-        s
     }
-
     /// Signs `msgs` with `key`, broadcasts and waits until the tx is in a block; it must pass.
     pub async fn send(&self, key: &SigningKey, msgs: Vec<prost_types::Any>) {
         let opts = TxOptions::new(&self.chain_id);
@@ -215,10 +257,8 @@ impl StreamChain {
 
     /// A gRPC client (plaintext) on a new connection.
     pub async fn client(&self) -> ConsumerClient<Channel> {
-        ConsumerClient::new(
-            self.channel(Endpoint::from_shared(format!("http://{}", self.chain.grpc)).unwrap())
-                .await,
-        )
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.grpc)).unwrap();
+        ConsumerClient::new(self.channel(endpoint).await)
     }
 
     /// Connects `endpoint`, retrying while the node starts.
