@@ -7,6 +7,10 @@
 //! the commitment and the proof ([`crate::verify`]); and only then writes the new set and
 //! update id ([`crate::store`]) and prints one line.
 //!
+//! When two updates land in one hub block, the commitment at that height is the later one's:
+//! the earlier update is applied and its set hash checked, and it is proven, kept and printed
+//! together with the later one.
+//!
 //! A failed check stops the program with an error naming it, and nothing of that update is
 //! kept. A dropped stream, an unreachable hub and a hub restart are retried with exponential
 //! backoff, resubscribing from the last kept update. A STOPPED consumer's stream ends after its
@@ -151,6 +155,9 @@ pub struct Follower<W: Write> {
     set: ConsumerSet,
     tamper: Option<Tamper>,
     resync_if_pruned: bool,
+    /// Updates applied to `set` but not yet proven (a later update of the same hub block
+    /// holds the commitment); never kept on disk.
+    unproven: Vec<ConsumerSet>,
     out: W,
 }
 
@@ -184,6 +191,7 @@ impl<W: Write> Follower<W> {
             set,
             tamper: opts.tamper,
             resync_if_pruned: opts.resync_if_pruned,
+            unproven: Vec::new(),
             out,
         })
     }
@@ -229,6 +237,7 @@ impl<W: Write> Follower<W> {
 
     /// One subscription, until it ends or fails.
     async fn pass(&mut self) -> Result<Pass, FollowError> {
+        self.drop_unproven()?;
         let mut stream = match self
             .hub
             .subscribe(&self.consumer_id, self.set.update_id)
@@ -377,6 +386,20 @@ impl<W: Write> Follower<W> {
         if self.tamper == Some(Tamper::Proof) {
             answer.proof = tamper_proof(&answer.proof);
         }
+        if superseded_in_its_block(&next, &answer) {
+            // Two updates in one hub block: the commitment stored at that height is the later
+            // one's. This update is proven together with it (its changes lead to the proven
+            // set); until then nothing of it is kept or printed.
+            tracing::info!(
+                update_id = id,
+                hub_height = next.hub_height,
+                later = answer.commitment.as_ref().map_or(0, |c| c.update_id),
+                "a later update of the same hub block holds the commitment; verifying this one with it"
+            );
+            self.unproven.push(next.clone());
+            self.set = next;
+            return Ok(None);
+        }
         verify_commitment(&next, &answer, &app_hash).map_err(|reason| FollowError::Refused {
             update_id: id,
             reason,
@@ -384,13 +407,37 @@ impl<W: Write> Follower<W> {
 
         store::save(&self.data_dir, &next)?;
         self.set = next;
+        for earlier in std::mem::take(&mut self.unproven) {
+            let line = update_line(&earlier);
+            self.print(&line)?;
+        }
         let line = update_line(&self.set);
         self.print(&line)?;
         Ok(None)
     }
 }
 
+/// Whether the commitment in `answer` (read at `next`'s hub height) is of a later update
+/// written in the same block, so that `next` can only be proven together with it.
+pub fn superseded_in_its_block(next: &ConsumerSet, answer: &svc::GetValidatorSetResponse) -> bool {
+    answer.height == next.hub_height
+        && answer.commitment.as_ref().is_some_and(|c| {
+            c.consumer_id == next.consumer_id
+                && c.hub_height == next.hub_height
+                && c.update_id > next.update_id
+        })
+}
+
 impl<W: Write> Follower<W> {
+    /// Forgets the updates not proven yet: back to the kept set.
+    fn drop_unproven(&mut self) -> Result<(), FollowError> {
+        if !self.unproven.is_empty() {
+            self.unproven.clear();
+            self.set = store::load(&self.data_dir, &self.consumer_id)?;
+        }
+        Ok(())
+    }
+
     /// The light-client-verified app hash of `hub_height` (waiting for the header above it),
     /// for update `update_id`. `Ok(Err(why))`: a transient failure, retry.
     async fn app_hash(
@@ -420,6 +467,7 @@ impl<W: Write> Follower<W> {
     /// against the light-client-verified app hash of that height), kept and printed with the
     /// updates it skipped. `Ok(Some(why))`: a transient failure, retry.
     async fn resync(&mut self) -> Result<Option<String>, FollowError> {
+        self.drop_unproven()?;
         let answer = match self.hub.validator_set(&self.consumer_id, 0, true).await {
             Ok(a) => a,
             Err(s) if transient(s.code()) => return Ok(Some(format!("GetValidatorSet: {s}"))),
@@ -578,5 +626,41 @@ mod tests {
             ics23::commitment_proof::Proof::Exist(e) => assert_eq!(e.path[0].suffix, vec![2, 4]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_later_commitment_of_the_same_block_defers_an_update() {
+        let mut next = ConsumerSet::empty("demo-1");
+        next.update_id = 3;
+        next.hub_height = 40;
+        let answer =
+            |update_id: u64, hub_height: u64, consumer_id: &str| svc::GetValidatorSetResponse {
+                height: 40,
+                commitment: Some(pb::SetCommitment {
+                    consumer_id: consumer_id.into(),
+                    update_id,
+                    epoch: 0,
+                    hub_height,
+                    set_hash: vec![],
+                }),
+                ..Default::default()
+            };
+        assert!(superseded_in_its_block(&next, &answer(4, 40, "demo-1")));
+        // Its own commitment, an older one, one of another block or consumer: verified (and
+        // refused) as they are.
+        assert!(!superseded_in_its_block(&next, &answer(3, 40, "demo-1")));
+        assert!(!superseded_in_its_block(&next, &answer(2, 40, "demo-1")));
+        assert!(!superseded_in_its_block(&next, &answer(4, 41, "demo-1")));
+        assert!(!superseded_in_its_block(&next, &answer(4, 40, "demo-2")));
+        let mut other_height = answer(4, 40, "demo-1");
+        other_height.height = 41;
+        assert!(!superseded_in_its_block(&next, &other_height));
+        assert!(!superseded_in_its_block(
+            &next,
+            &svc::GetValidatorSetResponse {
+                height: 40,
+                ..Default::default()
+            }
+        ));
     }
 }
