@@ -1,7 +1,8 @@
 //! `ballast-consumer` against a `ballastd dev` hub whose gRPC is TLS only (a self-signed
 //! certificate for `localhost`): configured with `--tls-ca` and `--tls-domain`, the demo
 //! registers, funds and follows its consumer over TLS and verifies the first update. Without the
-//! CA (plain gRPC) it gets nothing from the hub and keeps retrying.
+//! CA (plain gRPC) it gets nothing from the hub and keeps retrying. When the owner removes the
+//! consumer, its stream ends and the demo says the consumer is STOPPED and exits 0.
 
 // A test, not consensus code: it polls with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
@@ -18,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(90);
 const ID: &str = "tls-1";
 
 #[test]
-fn the_demo_consumer_follows_and_verifies_over_tls_with_the_configured_ca() {
+fn the_demo_consumer_follows_over_tls_with_the_configured_ca_and_exits_when_the_consumer_stops() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("dev");
     init_home(
@@ -74,6 +75,35 @@ fn the_demo_consumer_follows_and_verifies_over_tls_with_the_configured_ca() {
     assert!(blind.log().contains("reconnecting"), "{}", blind.log());
     let status = blind.signal("TERM", Duration::from_secs(10));
     assert!(status.success(), "{status}");
-    let status = demo.signal("TERM", Duration::from_secs(10));
-    assert!(status.success(), "{status}");
+
+    // The owner removes the consumer: the demo reports it STOPPED and exits by itself.
+    let removed = ballast_tests::cli::json_ok(
+        &home,
+        &[
+            "tx",
+            "consumers",
+            "remove",
+            ID,
+            "--from",
+            "owner",
+            "--yes",
+            "--keyring-backend",
+            "test",
+            "--node",
+            &node,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(removed["code"], 0, "{removed}");
+    let status = demo.wait_exit(WAIT);
+    assert!(status.success(), "{status}: {}", demo.log());
+    let lines = demo.lines();
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("consumer tls-1 STOPPED at hub height ")
+            && last.contains("STOP_REASON_REMOVED")
+            && last.ends_with("after update_id=1"),
+        "{lines:?}"
+    );
 }
