@@ -4,6 +4,9 @@
 //!
 //! It keeps the chain's decided blocks in memory only, so point it at a fresh home, or at a
 //! home it filled itself in this run.
+//!
+//! `ballast-load consumer-stream` measures the consumer gRPC service instead (see
+//! [`consumer_stream`]).
 
 #![allow(
     clippy::disallowed_methods,
@@ -16,14 +19,35 @@ use ballast_tests::consensus::MockConsensus;
 use ballast_tests::driver::{Abci, SocketClient};
 use ballast_tests::keys::{TestAccount, TxSpec};
 use ballast_tests::{genesis_app_state, CHAIN_ID};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::time::Instant;
+
+mod consumer_stream;
 
 #[derive(Parser)]
 #[command(
     name = "ballast-load",
-    about = "Drive ballastd over ABCI with signed transfers"
+    about = "Drive ballastd over ABCI with signed transfers, or measure the consumer streams",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    transfers: Args,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measure SubscribeValidatorSet: delivery latency from the Commit of the epoch-end block
+    /// to 1, 100 and 1,000 subscribers, and the node's CPU and memory, on an in-process node.
+    ConsumerStream(consumer_stream::StreamArgs),
+    /// The subscribers of consumer-stream (run by it as a child process).
+    #[command(hide = true)]
+    ConsumerSubscribe(consumer_stream::SubscribeArgs),
+}
+
+#[derive(clap::Args)]
 struct Args {
     /// ballastd's ABCI address (tcp://host:port or unix:///path).
     #[arg(long, default_value = "tcp://127.0.0.1:26658")]
@@ -43,7 +67,13 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::ConsumerStream(a)) => return consumer_stream::run(a),
+        Some(Cmd::ConsumerSubscribe(a)) => return consumer_stream::subscribe(a),
+        None => {}
+    }
+    let args = cli.transfers;
     if args.accounts < 2 || args.validators == 0 {
         bail!("need at least 2 accounts and 1 validator");
     }
