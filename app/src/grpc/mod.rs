@@ -237,3 +237,88 @@ pub async fn serve_with(
     tracing::info!(addr = ?addr, "gRPC server stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GrpcTlsFiles;
+
+    struct NoBroadcast;
+    impl Broadcaster for NoBroadcast {
+        fn broadcast(
+            &self,
+            _tx: Vec<u8>,
+            _mode: crate::broadcast::BroadcastMode,
+        ) -> crate::broadcast::BroadcastFuture {
+            Box::pin(async {
+                Err(crate::broadcast::BroadcastError::Unavailable(
+                    "no consensus in this test".into(),
+                ))
+            })
+        }
+    }
+
+    async fn start(config: GrpcServerConfig) -> Result<(), GrpcError> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let app = App::open(crate::AppConfig::new(dir.path())).expect("a fresh store opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        serve_with(
+            app,
+            Arc::new(NoBroadcast),
+            listener,
+            config,
+            std::future::ready(()),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn unreadable_or_invalid_tls_files_and_a_zero_buffer_stop_the_server_with_a_clear_error()
+    {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let missing = GrpcServerConfig {
+            tls: Some(GrpcTlsFiles {
+                cert: dir.path().join("none.crt"),
+                key: dir.path().join("none.key"),
+            }),
+            ..GrpcServerConfig::default()
+        };
+        let e = start(missing).await.expect_err("missing files");
+        assert!(
+            matches!(
+                e,
+                GrpcError::TlsFile {
+                    what: "certificate",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("none.crt"), "{e}");
+
+        let cert = dir.path().join("bad.crt");
+        let key = dir.path().join("bad.key");
+        std::fs::write(&cert, "not a certificate").expect("write");
+        std::fs::write(&key, "not a key").expect("write");
+        let garbage = GrpcServerConfig {
+            tls: Some(GrpcTlsFiles { cert, key }),
+            ..GrpcServerConfig::default()
+        };
+        let e = start(garbage).await.expect_err("garbage PEM");
+        assert!(matches!(e, GrpcError::Tls { .. }), "{e}");
+
+        let zero = GrpcServerConfig {
+            subscriber_buffer: 0,
+            ..GrpcServerConfig::default()
+        };
+        let e = start(zero).await.expect_err("zero buffer");
+        assert!(e.to_string().contains("subscriber buffer"), "{e}");
+
+        // Plaintext with the defaults serves (and stops at once here).
+        start(GrpcServerConfig::default())
+            .await
+            .expect("plaintext serves");
+    }
+}
