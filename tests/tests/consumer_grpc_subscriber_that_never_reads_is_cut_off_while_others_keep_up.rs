@@ -62,7 +62,10 @@ async fn a_subscriber_that_never_reads_is_cut_off_and_the_others_keep_up() {
         status.message()
     );
     let held = got.len() as u64;
-    eprintln!("the idle subscriber held {held} updates, then: {}", status.message());
+    eprintln!(
+        "the idle subscriber held {held} updates, then: {}",
+        status.message()
+    );
     assert_eq!(got, (1..=held).collect::<Vec<_>>(), "a contiguous prefix");
     assert!(held < UPDATES, "it was never cut off: {got:?}");
     assert!(
