@@ -683,6 +683,18 @@ impl App {
                 all
             }
         };
+        // ICS-23 cannot prove an empty value, nor the absence of a key beside one, so modules
+        // write `ballast_framework::INDEX_MARKER` for index entries. Every test build checks it.
+        debug_assert!(
+            writes
+                .iter()
+                .all(|(_, v)| v.as_ref().is_none_or(|v| !v.is_empty())),
+            "a module wrote an empty value under {:?}",
+            writes
+                .iter()
+                .find(|(_, v)| v.as_ref().is_some_and(|v| v.is_empty()))
+                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        );
         let staged = self.storage.stage(expected, &writes, records)?;
         let app_hash: RootHash = staged.root;
         cs.pending = Some(PendingBlock {

@@ -150,7 +150,7 @@ pub(crate) fn create<S: StateWrite + ?Sized>(
     });
     state.put_raw(
         state_key::status_index(rec.status, rec.epoch).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     state.emit_event(events::checkpoint_status(
         rec.epoch, None, rec.status, hub_height, btc_height,
@@ -171,7 +171,7 @@ pub(crate) fn transition<S: StateWrite + ?Sized>(
     state.delete(state_key::status_index(from, rec.epoch).into_bytes())?;
     state.put_raw(
         state_key::status_index(to, rec.epoch).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     rec.status = to;
     rec.lifecycle.push(LifecycleEntry {

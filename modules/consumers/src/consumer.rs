@@ -409,7 +409,7 @@ pub fn save<S: StateWrite + ?Sized>(state: &mut S, c: &Consumer) -> Result<(), C
     if c.status.is_stopped() {
         state.delete(live)?;
     } else {
-        state.put_raw(live, Vec::new())?;
+        state.put_raw(live, ballast_framework::INDEX_MARKER.to_vec())?;
     }
     Ok(())
 }

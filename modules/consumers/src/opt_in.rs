@@ -309,7 +309,7 @@ pub fn save<S: StateWrite + ?Sized>(state: &mut S, o: &OptIn) -> Result<(), Cons
     )?;
     state.put_raw(
         state_key::opt_in_by_operator(o.operator.as_bytes(), o.consumer.as_str()).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     Ok(())
 }

@@ -48,6 +48,11 @@ pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StateEr
 /// An ordered iterator of keys and decoded values.
 pub type TypedIter<'a, M> = Box<dyn Iterator<Item = Result<(Vec<u8>, M), StateError>> + 'a>;
 
+/// The value of an index entry whose key alone carries the information. Never empty: ICS-23
+/// cannot prove a stored empty value, nor the absence of a key next to one, so every value in
+/// the authenticated store has at least one byte.
+pub const INDEX_MARKER: &[u8] = &[1];
+
 /// Read access to state.
 pub trait StateRead {
     /// The value under `key`, if any.

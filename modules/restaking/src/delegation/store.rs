@@ -81,17 +81,17 @@ pub(crate) fn insert<S: StateWrite + ?Sized>(
     save(state, d)?;
     state.put_raw(
         state_key::by_staker_pk(&d.staker_pk, t).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     state.put_raw(
         state_key::by_staker(&d.staker_addr, t).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     state.put_raw(
         state_key::by_operator(&d.operator, t).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
-    state.put_raw(state_key::by_status(d.status, t).into_bytes(), Vec::new())?;
+    state.put_raw(state_key::by_status(d.status, t).into_bytes(), ballast_framework::INDEX_MARKER.to_vec())?;
     Ok(())
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn move_status<S: StateWrite + ?Sized>(
     to: DelegationStatus,
 ) -> Result<(), BtcDelegationError> {
     state.delete(state_key::by_status(from, txid).into_bytes())?;
-    state.put_raw(state_key::by_status(to, txid).into_bytes(), Vec::new())?;
+    state.put_raw(state_key::by_status(to, txid).into_bytes(), ballast_framework::INDEX_MARKER.to_vec())?;
     Ok(())
 }
 
