@@ -31,6 +31,6 @@ pub use event::Event;
 pub use gas::{GasCosts, GasMeter, Metered};
 pub use module::{decode_any, GenesisError, Module, Msg, MsgHandler};
 pub use state::{
-    Changes, KvIter, MemState, INDEX_MARKER, Overlay, StateError, StateRead, StateReadExt, StateWrite,
-    StateWriteExt, TypedIter,
+    Changes, KvIter, MemState, Overlay, StateError, StateRead, StateReadExt, StateWrite,
+    StateWriteExt, TypedIter, INDEX_MARKER,
 };
