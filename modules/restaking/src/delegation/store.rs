@@ -91,7 +91,10 @@ pub(crate) fn insert<S: StateWrite + ?Sized>(
         state_key::by_operator(&d.operator, t).into_bytes(),
         ballast_framework::INDEX_MARKER.to_vec(),
     )?;
-    state.put_raw(state_key::by_status(d.status, t).into_bytes(), ballast_framework::INDEX_MARKER.to_vec())?;
+    state.put_raw(
+        state_key::by_status(d.status, t).into_bytes(),
+        ballast_framework::INDEX_MARKER.to_vec(),
+    )?;
     Ok(())
 }
 
@@ -112,7 +115,10 @@ pub(crate) fn move_status<S: StateWrite + ?Sized>(
     to: DelegationStatus,
 ) -> Result<(), BtcDelegationError> {
     state.delete(state_key::by_status(from, txid).into_bytes())?;
-    state.put_raw(state_key::by_status(to, txid).into_bytes(), ballast_framework::INDEX_MARKER.to_vec())?;
+    state.put_raw(
+        state_key::by_status(to, txid).into_bytes(),
+        ballast_framework::INDEX_MARKER.to_vec(),
+    )?;
     Ok(())
 }
 
