@@ -38,6 +38,9 @@ pub struct Metrics {
     pub grpc_subscribers: IntGaugeVec,
     /// gRPC stream subscribers cut off because their buffer was full, by stream.
     pub grpc_subscribers_cut_off: IntCounterVec,
+    /// Updates a validator-set stream had to refill from the store because the dispatcher
+    /// skipped them (0 unless the dispatcher has a bug; the client never sees a gap).
+    pub grpc_stream_gaps_filled: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +123,10 @@ impl Metrics {
             ),
             &["stream"],
         ));
+        let grpc_stream_gaps_filled = must(IntCounter::new(
+            "ballast_grpc_stream_gaps_filled_total",
+            "Updates a validator-set stream refilled from the store because the dispatcher skipped them.",
+        ));
         for stream in ["validator_set", "checkpoints"] {
             grpc_subscribers.with_label_values(&[stream]).set(0);
             grpc_subscribers_cut_off
@@ -136,6 +143,7 @@ impl Metrics {
             Box::new(build_info.clone()),
             Box::new(grpc_subscribers.clone()),
             Box::new(grpc_subscribers_cut_off.clone()),
+            Box::new(grpc_stream_gaps_filled.clone()),
         ] {
             must(registry.register(c));
         }
@@ -150,6 +158,7 @@ impl Metrics {
             build_info,
             grpc_subscribers,
             grpc_subscribers_cut_off,
+            grpc_stream_gaps_filled,
         }
     }
 

@@ -126,7 +126,9 @@ pub(crate) async fn validator_set(
                 }
                 if u.update_id > last.saturating_add(1) {
                     // Not expected (the dispatcher hands over every id above our cursor), but
-                    // a gap must never reach a client: fill it from the store.
+                    // a gap must never reach a client: fill it from the store, and count it.
+                    tracing::error!(consumer = %consumer_id, last, next = u.update_id, "the dispatcher skipped updates; refilling from the store");
+                    app.metrics().grpc_stream_gaps_filled.inc();
                     if let Err(st) = send_stored(&app, &consumer_id, &mut last, &out).await {
                         send(&out, Err(st)).await;
                         return;

@@ -564,6 +564,8 @@ async fn subscribers_joining_while_blocks_commit_see_every_update_once_in_order(
         let want: Vec<u64> = (from + 1..=LAST).collect();
         assert_eq!(got, want, "subscriber from {from}");
     }
+    // Every update came from the dispatcher's hand-over, none from the gap refill.
+    assert_eq!(f.app.metrics().grpc_stream_gaps_filled.get(), 0);
 }
 
 #[tokio::test]
