@@ -474,7 +474,7 @@ pub fn register<S: StateWrite + ?Sized>(
     }
     state.put_raw(
         state_key::operator_by_owner(&op.owner, &op.id).into_bytes(),
-        Vec::new(),
+        ballast_framework::INDEX_MARKER.to_vec(),
     )?;
     power::init_operator(state, &op.id)?;
     rewards::init_operator(state, &op.id)?;

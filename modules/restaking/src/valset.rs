@@ -137,6 +137,11 @@ fn store_set<S: StateWrite + ?Sized>(
     epoch: u64,
     set: &[HubValidator],
 ) -> Result<(), RestakingError> {
+    if epoch == 0 && set.is_empty() {
+        // Encodes to no bytes, which state must not hold; absent reads back the same.
+        state.delete(state_key::hub_validators().as_bytes().to_vec())?;
+        return Ok(());
+    }
     state.put_proto(
         state_key::hub_validators(),
         &pb::HubValidatorSet {
