@@ -28,12 +28,15 @@ fn isolated_allocations_stay_within_100_percent_and_shared_ones_within_the_reuse
         1,
         serde_json::json!({"max_reuse_ratio": "2.5", "deallocation_delay_epochs": 1}),
     );
+    // Funded: only consumers whose lease covers the fee are processed at epoch ends.
     let mut regs = Vec::new();
     for id in ["iso-a", "iso-b"] {
         regs.push(chain.register_msg(2, id, 10, 1, 10, cpb::AllocationMode::Isolated));
+        regs.push(chain.fund_msg(2, id, 10_000));
     }
     for id in ["sh-a", "sh-b", "sh-c"] {
         regs.push(chain.register_msg(2, id, 10, 1, 10, cpb::AllocationMode::Shared));
+        regs.push(chain.fund_msg(2, id, 10_000));
     }
     chain.send_ok(2, regs);
 

@@ -2,8 +2,9 @@
 //!
 //! A consumer's id is its chain id ([`ConsumerId`]). Its record holds the owner, the terms the
 //! owner may change, the allocation mode (fixed at registration), the status, the lease balance
-//! and the bookkeeping of its epoch-end processing. Consumers that are not STOPPED are listed in
-//! the live index ([`state_key::live`]), which the epoch-end run walks.
+//! and the bookkeeping of its epoch-end processing. ACTIVE consumers, and REGISTERED ones whose
+//! lease covers their fee, are listed in the live index ([`state_key::live`]), which the
+//! epoch-end run walks ([`Consumer::is_live_indexed`]).
 
 use crate::error::corrupt;
 use crate::params::{parse_u128, Params};
@@ -324,6 +325,18 @@ impl Consumer {
         }
     }
 
+    /// Whether the epoch-end run walks it (the live index holds it): ACTIVE, or REGISTERED with
+    /// a lease that covers `fee_per_epoch`. An unfunded registration costs the runs nothing,
+    /// so registering many consumers cannot make epoch ends slow; funding one enters it. An
+    /// ACTIVE consumer stays in even below its fee, so that its next processing stops it.
+    pub fn is_live_indexed(&self) -> bool {
+        match self.status {
+            Status::Active => true,
+            Status::Registered => self.lease_balance >= self.terms.fee_per_epoch,
+            Status::Stopped(_) => false,
+        }
+    }
+
     /// Returns an error if it is STOPPED.
     pub fn require_live(&self) -> Result<(), ConsumersError> {
         if self.status.is_stopped() {
@@ -402,14 +415,15 @@ pub fn require<S: StateRead + ?Sized>(
     load(state, id)?.ok_or_else(|| ConsumersError::UnknownConsumer(id.to_string()))
 }
 
-/// Writes a consumer and keeps the live index in step with its status.
+/// Writes a consumer and keeps the live index in step with its status and lease
+/// ([`Consumer::is_live_indexed`]).
 pub fn save<S: StateWrite + ?Sized>(state: &mut S, c: &Consumer) -> Result<(), ConsumersError> {
     state.put_proto(state_key::consumer(c.id.as_str()), &c.to_proto())?;
     let live = state_key::live(c.id.as_str()).into_bytes();
-    if c.status.is_stopped() {
-        state.delete(live)?;
-    } else {
+    if c.is_live_indexed() {
         state.put_raw(live, ballast_framework::INDEX_MARKER.to_vec())?;
+    } else {
+        state.delete(live)?;
     }
     Ok(())
 }
@@ -605,7 +619,7 @@ mod tests {
             terms: terms(),
             mode: AllocationMode::Shared,
             status: Status::Registered,
-            lease_balance: 5,
+            lease_balance: 10,
             registered_height: 3,
             registered_epoch: 1,
             activated_epoch: 0,
@@ -639,5 +653,48 @@ mod tests {
                 .code(),
             11
         );
+    }
+
+    #[test]
+    fn only_active_or_funded_consumers_are_live_indexed() {
+        let mut s = MemState::new();
+        let mut c = Consumer {
+            id: ConsumerId::parse("c").unwrap(),
+            owner: Address([1; 20]),
+            terms: terms(),
+            mode: AllocationMode::Shared,
+            status: Status::Registered,
+            lease_balance: 0,
+            registered_height: 3,
+            registered_epoch: 1,
+            activated_epoch: 0,
+            stopped_height: 0,
+            last_update_id: 0,
+            last_processed_epoch: 0,
+            total_paid: 0,
+        };
+        // REGISTERED below its fee (10): not walked.
+        for lease in [0, 9] {
+            c.lease_balance = lease;
+            save(&mut s, &c).unwrap();
+            assert!(!c.is_live_indexed());
+            assert!(
+                live_after(&s, None, 10).unwrap().is_empty(),
+                "lease {lease}"
+            );
+        }
+        c.lease_balance = 10;
+        save(&mut s, &c).unwrap();
+        assert_eq!(live_after(&s, None, 10).unwrap(), vec![c.id.clone()]);
+        // A REGISTERED consumer whose fee rises above its lease leaves; an ACTIVE one stays.
+        c.terms.fee_per_epoch = 11;
+        save(&mut s, &c).unwrap();
+        assert!(live_after(&s, None, 10).unwrap().is_empty());
+        c.status = Status::Active;
+        save(&mut s, &c).unwrap();
+        assert_eq!(live_after(&s, None, 10).unwrap(), vec![c.id.clone()]);
+        c.lease_balance = 0;
+        save(&mut s, &c).unwrap();
+        assert_eq!(live_after(&s, None, 10).unwrap(), vec![c.id.clone()]);
     }
 }

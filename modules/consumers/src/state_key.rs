@@ -27,8 +27,8 @@ pub fn consumers_prefix() -> &'static str {
     "consumers/consumer/"
 }
 
-/// Index of the consumers that are not STOPPED (value empty), in id order: the epoch-end run
-/// walks only these.
+/// Index of the consumers the epoch-end run walks (value `INDEX_MARKER`), in id order: the
+/// ACTIVE ones and the REGISTERED ones whose lease covers `fee_per_epoch`.
 pub fn live(consumer_id: &str) -> String {
     format!("consumers/live/{consumer_id}")
 }

@@ -330,9 +330,11 @@ fn caps_hold_in_isolated_and_shared_modes_with_deallocation_encumbrance() {
     let b = register_op(&mut s, 2, 100);
     for id in ["i1", "i2"] {
         register(&mut s, &user(1), id, 1, pb::AllocationMode::Isolated);
+        fund_lease(&mut s, &user(1), id, 100);
     }
     for id in ["s1", "s2", "s3", "s4"] {
         register(&mut s, &user(1), id, 1, pb::AllocationMode::Shared);
+        fund_lease(&mut s, &user(1), id, 100);
     }
     // Shared: up to 3.0 × 100%.
     opt_in_op(&mut s, 1, &a, "s1", 1, 10_000).unwrap();
@@ -512,6 +514,73 @@ fn an_epoch_that_ends_during_a_run_is_processed_after_it() {
         consumer::require(&s, &cid("c007")).unwrap().lease_balance,
         8
     );
+}
+
+#[test]
+fn unfunded_registrations_cost_the_epoch_run_nothing() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            max_consumers_per_block: 2,
+            ..Params::default()
+        },
+    );
+    let a = register_op(&mut s, 1, 100);
+    // Spam: many registrations, none funded (or funded below the fee).
+    for i in 0..30u8 {
+        register(
+            &mut s,
+            &user(1),
+            &format!("spam{i:02}"),
+            10,
+            pb::AllocationMode::Shared,
+        );
+    }
+    fund_lease(&mut s, &user(1), "spam00", 9);
+    register(&mut s, &user(1), "real", 10, pb::AllocationMode::Shared);
+    opt_in_op(&mut s, 1, &a, "real", 1, 1_000).unwrap();
+    assert!(consumer::live_after(&s, None, 100).unwrap().is_empty());
+    // The run has nothing to walk: it finishes in the epoch-end block.
+    end_epoch(&mut s, 10);
+    assert_eq!(load_run(&s).unwrap(), None);
+    assert_eq!(
+        consumer::require(&s, &cid("spam05"))
+            .unwrap()
+            .last_processed_epoch,
+        0
+    );
+    // Funding up to the fee enters the index; the next run processes and activates it.
+    fund_lease(&mut s, &user(1), "real", 10);
+    assert_eq!(
+        consumer::live_after(&s, None, 100).unwrap(),
+        vec![cid("real")]
+    );
+    let ended = end_restaking_epoch(&mut s, 20);
+    let progress = crate::epoch::end_epoch(
+        &mut s,
+        &ballast_framework::BlockContext {
+            height: 20,
+            ..Default::default()
+        },
+        ended,
+    )
+    .unwrap();
+    assert_eq!((progress.processed, progress.finished), (1, true));
+    assert_eq!(status(&s, "real"), Status::Active);
+    // Raising the fee above the lease keeps an ACTIVE consumer walked (its next processing
+    // stops it and refunds the rest).
+    update_terms(&mut s, "real", |m| m.fee_per_epoch = Some("1000".into()));
+    assert_eq!(
+        consumer::live_after(&s, None, 100).unwrap(),
+        vec![cid("real")]
+    );
+    end_epoch(&mut s, 30);
+    assert_eq!(
+        status(&s, "real"),
+        Status::Stopped(StopReason::LeaseExhausted)
+    );
+    assert!(consumer::live_after(&s, None, 100).unwrap().is_empty());
 }
 
 #[test]

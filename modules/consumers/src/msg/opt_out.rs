@@ -111,6 +111,7 @@ mod tests {
         init(&mut s);
         let op = register_op(&mut s, 1, 100);
         register(&mut s, &user(1), "c", 10, pb::AllocationMode::Shared);
+        fund_lease(&mut s, &user(1), "c", 100);
         opt_in_op(&mut s, 1, &op, "c", 1, 3_000).unwrap();
         end_epoch(&mut s, 10);
         run(&mut s, &msg(&owner(1), &op, "c").unwrap()).unwrap();
