@@ -163,6 +163,10 @@ fn a_consumer_is_registered_funded_opted_in_updated_opted_out_and_removed_throug
     let params = query(&home, &node, &["params"]);
     let ratio = params["params"]["max_reuse_ratio"].as_str().unwrap();
     assert!(ratio == "3" || ratio == "3.0", "{params}");
+    assert_eq!(
+        params["params"]["max_opt_ins_per_consumer"], 500,
+        "{params}"
+    );
 
     // --- register ---------------------------------------------------------------------------
     assert_refused(

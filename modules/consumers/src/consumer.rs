@@ -301,6 +301,8 @@ pub struct Consumer {
     pub last_processed_epoch: u64,
     /// ubal paid to operators so far.
     pub total_paid: u128,
+    /// Opt-in records stored for it.
+    pub opt_in_count: u64,
 }
 
 impl Consumer {
@@ -322,6 +324,7 @@ impl Consumer {
             last_update_id: self.last_update_id,
             last_processed_epoch: self.last_processed_epoch,
             total_paid: self.total_paid.to_string(),
+            opt_in_count: self.opt_in_count,
         }
     }
 
@@ -390,6 +393,7 @@ impl TryFrom<pb::Consumer> for Consumer {
             last_update_id: p.last_update_id,
             last_processed_epoch: p.last_processed_epoch,
             total_paid: amount("total_paid", &p.total_paid)?,
+            opt_in_count: p.opt_in_count,
         })
     }
 }
@@ -627,6 +631,7 @@ mod tests {
             last_update_id: 0,
             last_processed_epoch: 0,
             total_paid: 0,
+            opt_in_count: 0,
         };
         save(&mut s, &c).unwrap();
         let d = Consumer {
@@ -672,6 +677,7 @@ mod tests {
             last_update_id: 0,
             last_processed_epoch: 0,
             total_paid: 0,
+            opt_in_count: 0,
         };
         // REGISTERED below its fee (10): not walked.
         for lease in [0, 9] {

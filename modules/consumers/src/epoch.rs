@@ -10,7 +10,8 @@
 //!
 //! Processing consumer `c` for ended epoch `e` ([`process_consumer`]):
 //! 1. applies the opt-in changes sent in `e` or earlier (a reduction stays slashable until its
-//!    epoch + `deallocation_delay_epochs`);
+//!    epoch + `deallocation_delay_epochs`), and deletes the opt-ins left with nothing allocated,
+//!    pending or slashable ([`OptIn::is_dead`]);
 //! 2. computes the set from restaking's power snapshot of `e` ([`crate::valset::compute`]);
 //! 3. REGISTERED → ACTIVE when the lease covers `fee_per_epoch` and the set has at least
 //!    `min_operators` validators; ACTIVE → STOPPED (lease exhausted, the rest refunded) when the
@@ -166,11 +167,25 @@ pub fn process_consumer<S: StateWrite + ?Sized>(
         return Ok(());
     }
     let now = state.current_epoch()?;
-    let mut opt_ins = opt_in::of_consumer(state, id)?;
-    for o in opt_ins.iter_mut() {
-        if let Some(applied) = o.apply_due(epoch, now, params.deallocation_delay_epochs) {
-            opt_in::save(state, o)?;
-            state.emit_event(events::allocation_applied(o, &applied));
+    let mut opt_ins = Vec::new();
+    for mut o in opt_in::of_consumer(state, id)? {
+        let applied = o.apply_due(epoch, now, params.deallocation_delay_epochs);
+        if let Some(applied) = &applied {
+            state.emit_event(events::allocation_applied(&o, applied));
+        }
+        if o.is_dead(now) {
+            // Withdrawn and no longer slashable: the record goes (its key stays claimed), so
+            // dead opt-ins neither slow this processing down nor count towards the limit.
+            opt_in::delete(state, &o)?;
+            c.opt_in_count = c.opt_in_count.checked_sub(1).ok_or_else(|| {
+                corrupt(format!("consumer {id} counts fewer opt-ins than it stores"))
+            })?;
+            state.emit_event(events::opt_in_removed(&o, epoch));
+        } else {
+            if applied.is_some() {
+                opt_in::save(state, &o)?;
+            }
+            opt_ins.push(o);
         }
     }
     let set = valset::compute(state, &opt_ins, snapshot, c.terms.max_operators)?;

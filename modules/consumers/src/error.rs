@@ -25,6 +25,8 @@
 //! | 20 | [`ConsumersError::NotOptedIn`] |
 //! | 21 | [`ConsumersError::AmountOverflow`] |
 //! | 22 | [`ConsumersError::InvalidQuery`] |
+//! | 23 | [`ConsumersError::TooManyOptIns`]: the consumer holds `max_opt_ins_per_consumer` opt-ins |
+//! | 24 | [`ConsumersError::OperatorWithoutPower`]: the operator has no power in restaking |
 //!
 //! Failures of the standard kinds use the `sdk` codes wallets know: an undecodable message is
 //! `sdk/2`, a bad address `sdk/7`, a balance too small for a lease payment `sdk/5` (from the
@@ -175,6 +177,19 @@ pub enum ConsumersError {
     /// A query request is invalid.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A new opt-in to a consumer that already holds the most opt-in records allowed.
+    #[error("consumer {consumer_id:?} already holds {count} opt-ins, the most max_opt_ins_per_consumer ({max}) allows; a new operator may opt in once withdrawn opt-ins are cleared at an epoch end after their deallocation delay")]
+    TooManyOptIns {
+        /// The consumer.
+        consumer_id: String,
+        /// Opt-in records it holds.
+        count: u64,
+        /// The param.
+        max: u32,
+    },
+    /// An opt-in of an operator without power in restaking's live power table.
+    #[error("operator {0} has no power in restaking; bond collateral to it before opting in")]
+    OperatorWithoutPower(String),
     /// A transfer in the accounts module failed (its code and codespace are kept).
     #[error(transparent)]
     Bank(#[from] AccountsError),
@@ -228,6 +243,8 @@ impl ErrorCode for ConsumersError {
             NotOptedIn { .. } => 20,
             AmountOverflow(_) => 21,
             InvalidQuery(_) => 22,
+            TooManyOptIns { .. } => 23,
+            OperatorWithoutPower(_) => 24,
         }
     }
 
@@ -321,13 +338,19 @@ mod tests {
             },
             AmountOverflow(s()),
             InvalidQuery(s()),
+            TooManyOptIns {
+                consumer_id: s(),
+                count: 1,
+                max: 1,
+            },
+            OperatorWithoutPower(s()),
         ]
     }
 
     #[test]
     fn codes_are_distinct_in_order_and_messages_lower_case() {
         let codes: Vec<u32> = samples().iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (2..=22).collect::<Vec<u32>>());
+        assert_eq!(codes, (2..=24).collect::<Vec<u32>>());
         for e in samples() {
             assert_eq!(e.codespace(), CODESPACE);
             assert!(!e.is_fatal());

@@ -21,6 +21,8 @@ pub const OPT_IN: &str = "ballast.consumers.v1.opt_in";
 pub const OPT_OUT: &str = "ballast.consumers.v1.opt_out";
 /// A pending allocation change took effect.
 pub const ALLOCATION_APPLIED: &str = "ballast.consumers.v1.allocation_applied";
+/// A withdrawn opt-in (nothing allocated, pending or slashable) was deleted.
+pub const OPT_IN_REMOVED: &str = "ballast.consumers.v1.opt_in_removed";
 /// An epoch's fee was drawn from a lease and paid to the operators.
 pub const LEASE_PAID: &str = "ballast.consumers.v1.lease_paid";
 /// What was left of a lease went back to the owner.
@@ -115,6 +117,14 @@ pub fn allocation_applied(o: &OptIn, a: &AppliedChange) -> Event {
         .attr("epoch", a.epoch)
         .attr("slashable_bps", o.slashable_bps)
         .attr("slashable_until_epoch", o.slashable_until_epoch)
+}
+
+/// `opt_in_removed{consumer_id, operator, epoch}`: deleted at the processing for `epoch`.
+pub fn opt_in_removed(o: &OptIn, epoch: u64) -> Event {
+    Event::new(OPT_IN_REMOVED)
+        .attr("consumer_id", &o.consumer)
+        .attr("operator", o.operator)
+        .attr("epoch", epoch)
 }
 
 /// `lease_paid{consumer_id, epoch, amount, operators, lease_balance}`.

@@ -4,7 +4,8 @@
 //! "consumers": {
 //!   "params": {
 //!     "max_reuse_ratio": "3", "deallocation_delay_epochs": 14,
-//!     "max_consumers_per_block": 50, "max_operators_cap": 100, "min_fee_per_epoch": "1"
+//!     "max_consumers_per_block": 50, "max_operators_cap": 100, "min_fee_per_epoch": "1",
+//!     "max_opt_ins_per_consumer": 500
 //!   }
 //! }
 //! ```

@@ -221,6 +221,17 @@ impl OptIn {
         })
     }
 
+    /// Whether the record holds nothing any more in `now` (the current epoch): no allocation
+    /// in force or pending, no open deallocation window, not jailed and not tombstoned. Such a
+    /// record is deleted at the consumer's epoch-end processing (its key stays claimed).
+    pub fn is_dead(&self, now: u64) -> bool {
+        self.allocation_bps == 0
+            && self.pending.is_none()
+            && self.slashable_at(now) == 0
+            && !self.tombstoned
+            && self.jailed_until_epoch < now
+    }
+
     /// The consumer stopped at `stop_epoch` (`now` is the current epoch): the allocation in
     /// force becomes slashable until `stop_epoch + delay`, and nothing is allocated or pending
     /// any more.
@@ -310,6 +321,15 @@ pub fn save<S: StateWrite + ?Sized>(state: &mut S, o: &OptIn) -> Result<(), Cons
     state.put_raw(
         state_key::opt_in_by_operator(o.operator.as_bytes(), o.consumer.as_str()).into_bytes(),
         ballast_framework::INDEX_MARKER.to_vec(),
+    )?;
+    Ok(())
+}
+
+/// Deletes an opt-in and its entry in the operator's index (the key record stays).
+pub fn delete<S: StateWrite + ?Sized>(state: &mut S, o: &OptIn) -> Result<(), ConsumersError> {
+    state.delete(state_key::opt_in(o.consumer.as_str(), o.operator.as_bytes()).into_bytes())?;
+    state.delete(
+        state_key::opt_in_by_operator(o.operator.as_bytes(), o.consumer.as_str()).into_bytes(),
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! | `max_consumers_per_block` | 50 | at least 1 |
 //! | `max_operators_cap` | 100 | 1 to [`MAX_OPERATORS_CAP`] |
 //! | `min_fee_per_epoch` | `"1"` | ubal, at least 1 |
+//! | `max_opt_ins_per_consumer` | 500 | at least `max_operators_cap` |
 
 use crate::error::corrupt;
 use crate::{state_key, ConsumersError};
@@ -41,6 +42,8 @@ pub struct Params {
     /// Least `fee_per_epoch` a consumer may set (ubal).
     #[serde(with = "serde_helpers::amount")]
     pub min_fee_per_epoch: u128,
+    /// Most opt-in records a consumer may hold when a new operator opts in.
+    pub max_opt_ins_per_consumer: u32,
 }
 
 impl Default for Params {
@@ -51,6 +54,7 @@ impl Default for Params {
             max_consumers_per_block: 50,
             max_operators_cap: 100,
             min_fee_per_epoch: 1,
+            max_opt_ins_per_consumer: 500,
         }
     }
 }
@@ -79,6 +83,12 @@ impl Params {
         if self.min_fee_per_epoch == 0 {
             return bad("min_fee_per_epoch must be at least 1 ubal".into());
         }
+        if self.max_opt_ins_per_consumer < self.max_operators_cap {
+            return bad(format!(
+                "max_opt_ins_per_consumer must be at least max_operators_cap {}, found {}",
+                self.max_operators_cap, self.max_opt_ins_per_consumer
+            ));
+        }
         Ok(())
     }
 
@@ -100,6 +110,7 @@ impl Params {
             max_consumers_per_block: self.max_consumers_per_block,
             max_operators_cap: self.max_operators_cap,
             min_fee_per_epoch: self.min_fee_per_epoch.to_string(),
+            max_opt_ins_per_consumer: self.max_opt_ins_per_consumer,
         }
     }
 }
@@ -121,6 +132,7 @@ impl TryFrom<pb::Params> for Params {
                     p.min_fee_per_epoch
                 ))
             })?,
+            max_opt_ins_per_consumer: p.max_opt_ins_per_consumer,
         };
         out.validate()?;
         Ok(out)
@@ -197,14 +209,16 @@ mod tests {
                 p.deallocation_delay_epochs,
                 p.max_consumers_per_block,
                 p.max_operators_cap,
-                p.min_fee_per_epoch
+                p.min_fee_per_epoch,
+                p.max_opt_ins_per_consumer
             ),
-            (14, 50, 100, 1)
+            (14, 50, 100, 1, 500)
         );
         assert_eq!(Params::try_from(p.to_proto()).unwrap(), p);
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["max_reuse_ratio"], "3");
         assert_eq!(json["min_fee_per_epoch"], "1");
+        assert_eq!(json["max_opt_ins_per_consumer"], 500);
         assert_eq!(serde_json::from_value::<Params>(json).unwrap(), p);
         let from_3_0: Params =
             serde_json::from_value(serde_json::json!({"max_reuse_ratio": "3.0"})).unwrap();
@@ -242,6 +256,14 @@ mod tests {
                 min_fee_per_epoch: 0,
                 ..ok.clone()
             },
+            Params {
+                max_opt_ins_per_consumer: 99,
+                ..ok.clone()
+            },
+            Params {
+                max_operators_cap: 600,
+                ..ok.clone()
+            },
         ];
         for p in cases {
             assert_eq!(p.validate().unwrap_err().code(), 2, "{p:?}");
@@ -257,6 +279,15 @@ mod tests {
             serde_json::from_value::<Params>(serde_json::json!({"min_fee_per_epoch": "-1"}))
                 .is_err()
         );
+        Params {
+            max_opt_ins_per_consumer: 100,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap();
+        let mut pb = ok.to_proto();
+        pb.max_opt_ins_per_consumer = 0;
+        assert_eq!(Params::try_from(pb).unwrap_err().code(), 2);
         let one: Params =
             serde_json::from_value(serde_json::json!({"max_reuse_ratio": "1"})).unwrap();
         assert_eq!(one.reuse_cap_bps(), 10_000);

@@ -584,6 +584,116 @@ fn unfunded_registrations_cost_the_epoch_run_nothing() {
 }
 
 #[test]
+fn withdrawn_opt_ins_are_deleted_once_nothing_is_slashable_and_their_keys_stay_claimed() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            deallocation_delay_epochs: 1,
+            ..Params::default()
+        },
+    );
+    let a = register_op(&mut s, 1, 100);
+    let b = register_op(&mut s, 2, 100);
+    let d = register_op(&mut s, 3, 100);
+    register(&mut s, &user(1), "c", 1, pb::AllocationMode::Shared);
+    fund_lease(&mut s, &user(1), "c", 1_000);
+    opt_in_op(&mut s, 1, &a, "c", 1, 3_000).unwrap();
+    opt_in_op(&mut s, 2, &b, "c", 2, 2_000).unwrap();
+    opt_in_op(&mut s, 3, &d, "c", 3, 1_000).unwrap();
+    // b withdraws before anything was in force.
+    opt_out(&mut s, 2, &b, "c").unwrap();
+    let count = |s: &MemState| consumer::require(s, &cid("c")).unwrap().opt_in_count;
+    assert_eq!(count(&s), 3);
+    end_epoch(&mut s, 10);
+    assert_eq!(opt_in::load(&s, &cid("c"), &b).unwrap(), None);
+    assert!(opt_in::of_operator(&s, &b).unwrap().is_empty());
+    assert_eq!(count(&s), 2);
+    assert!(s
+        .events()
+        .iter()
+        .any(|e| e.kind == events::OPT_IN_REMOVED
+            && e.get("operator") == Some(b.to_string().as_str())));
+    assert_eq!(
+        s.consumer_key_owner(consumer_key(2).as_bytes()).unwrap(),
+        Some((cid("c"), b)),
+        "the key stays b's on c"
+    );
+    // a and d withdraw in epoch 2: 3000 and 1000 stay slashable until 2 + 1; d is tombstoned.
+    opt_out(&mut s, 1, &a, "c").unwrap();
+    opt_out(&mut s, 3, &d, "c").unwrap();
+    let mut o = opt_in::load(&s, &cid("c"), &d).unwrap().unwrap();
+    o.tombstoned = true;
+    opt_in::save(&mut s, &o).unwrap();
+    end_epoch(&mut s, 20);
+    let o = opt_in::load(&s, &cid("c"), &a).unwrap().unwrap();
+    assert_eq!(
+        (o.allocation_bps, o.slashable_bps, o.slashable_until_epoch),
+        (0, 3_000, 3),
+        "kept while slashable"
+    );
+    end_epoch(&mut s, 30);
+    // Processed for epoch 3 in epoch 4: the window closed.
+    assert_eq!(opt_in::load(&s, &cid("c"), &a).unwrap(), None);
+    assert!(opt_in::of_operator(&s, &a).unwrap().is_empty());
+    assert!(
+        opt_in::load(&s, &cid("c"), &d).unwrap().is_some(),
+        "a tombstoned opt-in is kept"
+    );
+    assert_eq!(count(&s), 1);
+    // a comes back with its own key; another operator still cannot use it.
+    opt_in_op(&mut s, 1, &a, "c", 1, 1_000).unwrap();
+    assert_eq!(count(&s), 2);
+    assert_eq!(
+        opt_in_op(&mut s, 2, &b, "c", 1, 1_000).unwrap_err().code,
+        19
+    );
+}
+
+#[test]
+fn a_consumer_takes_a_new_operator_only_below_max_opt_ins_and_never_one_without_power() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            max_operators_cap: 2,
+            max_opt_ins_per_consumer: 2,
+            ..Params::default()
+        },
+    );
+    let ops: Vec<OperatorId> = (1..=3).map(|i| register_op(&mut s, i, 100)).collect();
+    let powerless = register_op(&mut s, 4, 0);
+    let mut m = register_msg(&user(1), "c", 1, pb::AllocationMode::Shared);
+    m.terms.as_mut().unwrap().max_operators = 2;
+    run(
+        &mut s,
+        &MsgRegisterConsumer::decode(&m.encode_to_vec()).unwrap(),
+    )
+    .unwrap();
+    fund_lease(&mut s, &user(1), "c", 100);
+    let e = opt_in_op(&mut s, 4, &powerless, "c", 4, 1_000).unwrap_err();
+    assert_eq!((e.codespace, e.code), ("consumers", 24), "{e:?}");
+    opt_in_op(&mut s, 1, &ops[0], "c", 1, 1_000).unwrap();
+    opt_in_op(&mut s, 2, &ops[1], "c", 2, 1_000).unwrap();
+    let e = opt_in_op(&mut s, 3, &ops[2], "c", 3, 1_000).unwrap_err();
+    assert_eq!((e.codespace, e.code), ("consumers", 23), "{e:?}");
+    assert_eq!(opt_in::load(&s, &cid("c"), &ops[2]).unwrap(), None);
+    assert_eq!(
+        s.consumer_key_owner(consumer_key(3).as_bytes()).unwrap(),
+        None,
+        "a refused opt-in claims no key"
+    );
+    // Opted-in operators still change their opt-ins.
+    opt_in_op(&mut s, 1, &ops[0], "c", 1, 2_000).unwrap();
+    // The second withdraws before its opt-in takes effect: deleted at the epoch end.
+    opt_out(&mut s, 2, &ops[1], "c").unwrap();
+    end_epoch(&mut s, 10);
+    assert_eq!(consumer::require(&s, &cid("c")).unwrap().opt_in_count, 1);
+    opt_in_op(&mut s, 3, &ops[2], "c", 3, 1_000).unwrap();
+    assert_eq!(consumer::require(&s, &cid("c")).unwrap().opt_in_count, 2);
+}
+
+#[test]
 fn module_routes_its_messages_and_genesis() {
     use crate::msg::{MsgFundLease, MsgRemoveConsumer};
     use ballast_framework::{BlockContext, Module};
@@ -681,6 +791,10 @@ mod props {
         let mut leases: u128 = 0;
         for id in CONSUMERS {
             if let Some(c) = consumer::load(s, &cid(id)).unwrap() {
+                prop_assert_eq!(
+                    opt_in::of_consumer(s, &c.id).unwrap().len() as u64,
+                    c.opt_in_count
+                );
                 leases += c.lease_balance;
                 if c.status.is_stopped() {
                     prop_assert_eq!(c.lease_balance, 0);

@@ -318,6 +318,7 @@ pub fn params_json(p: &pb::Params) -> Value {
         "max_consumers_per_block": p.max_consumers_per_block,
         "max_operators_cap": p.max_operators_cap,
         "min_fee_per_epoch": p.min_fee_per_epoch,
+        "max_opt_ins_per_consumer": p.max_opt_ins_per_consumer,
     })
 }
 

@@ -1,8 +1,9 @@
 //! `/ballast.consumers.v1.MsgOptIn`: an operator's owner opts it in to a live consumer with a
 //! consumer key and an allocation, or changes them. The change is recorded as pending, tagged
 //! with the current epoch, and takes effect at that epoch's end (a pending change of an epoch
-//! that already ended is applied first). The key must not serve another operator or consumer,
-//! and the operator must stay within its allocation cap.
+//! that already ended is applied first). The operator must have power in restaking, the key
+//! must not serve another operator or consumer, the operator must stay within its allocation
+//! cap, and a consumer takes a new operator only below `max_opt_ins_per_consumer` opt-ins.
 
 use super::{decode_proto, message_event, parse_address, require_operator_owner};
 use crate::consumer::{self, ConsumerId};
@@ -70,11 +71,32 @@ impl MsgHandler for MsgOptIn {
 
     fn execute(&self, state: &mut dyn StateWrite, _ctx: &TxContext<'_>) -> Result<(), TxError> {
         let params = params::load(state)?;
-        let c = consumer::require(state, &self.consumer_id)?;
+        let mut c = consumer::require(state, &self.consumer_id)?;
         c.require_live()?;
         require_operator_owner(state, &self.operator, &self.owner)?;
+        let power = state
+            .operator_power(&self.operator)
+            .map_err(ConsumersError::from)?
+            .map(|p| p.power)
+            .unwrap_or(0);
+        if power == 0 {
+            return Err(ConsumersError::OperatorWithoutPower(self.operator.to_string()).into());
+        }
         let current = state.current_epoch().map_err(ConsumersError::from)?;
-        let updated = match opt_in::load(state, &self.consumer_id, &self.operator)? {
+        let existing = opt_in::load(state, &self.consumer_id, &self.operator)?;
+        if existing.is_none() {
+            if c.opt_in_count >= u64::from(params.max_opt_ins_per_consumer) {
+                return Err(ConsumersError::TooManyOptIns {
+                    consumer_id: self.consumer_id.to_string(),
+                    count: c.opt_in_count,
+                    max: params.max_opt_ins_per_consumer,
+                }
+                .into());
+            }
+            c.opt_in_count = c.opt_in_count.saturating_add(1);
+            consumer::save(state, &c)?;
+        }
+        let updated = match existing {
             Some(mut o) => {
                 apply_ended(state, &mut o, current, params.deallocation_delay_epochs);
                 o.pending = Some(PendingChange {

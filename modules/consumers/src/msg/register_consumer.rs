@@ -72,6 +72,7 @@ impl MsgHandler for MsgRegisterConsumer {
             last_update_id: 0,
             last_processed_epoch: 0,
             total_paid: 0,
+            opt_in_count: 0,
         };
         consumer::save(state, &c)?;
         state.emit_event(events::consumer_registered(&c));
