@@ -5,8 +5,9 @@
 //! queued epoch) and processes up to `max_consumers_per_block` live consumers in id order; each
 //! later end-block continues from the cursor with the same budget. When a run finishes and an
 //! epoch is queued, the run for it starts (in the next block). A hook call therefore processes
-//! at most `max_consumers_per_block` consumers; a block whose end-block finishes one run and
-//! whose end-epoch starts the next does at most twice that.
+//! at most `max_consumers_per_block` consumers. A block whose end-block finished a run only
+//! records the run its end-epoch starts (the next end-block processes it), so no consumer is
+//! processed twice in one block and every stored update of a consumer has its own hub height.
 //!
 //! Processing consumer `c` for ended epoch `e` ([`process_consumer`]):
 //! 1. applies the opt-in changes sent in `e` or earlier (a reduction stays slashable until its
@@ -32,6 +33,16 @@ use ballast_restaking::{PowerSnapshot, PowerTableRead};
 /// The run in progress, if any.
 pub fn load_run<S: StateRead + ?Sized>(state: &S) -> Result<Option<pb::EpochRun>, ConsumersError> {
     Ok(state.get_proto(state_key::epoch_run())?)
+}
+
+/// The height of the block in which the last run finished (0: none yet).
+fn run_finished_height<S: StateRead + ?Sized>(state: &S) -> Result<u64, ConsumersError> {
+    match state.get_raw(state_key::run_finished_height().as_bytes())? {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| corrupt("run finished height is not 8 bytes")),
+    }
 }
 
 fn save_run<S: StateWrite + ?Sized>(
@@ -79,6 +90,15 @@ pub fn end_epoch<S: StateWrite + ?Sized>(
         },
     )?;
     state.emit_event(events::epoch_run(epoch, "started", 0));
+    if run_finished_height(state)? == ctx.height {
+        // This block's end-block finished a run: processing now could process a consumer a
+        // second time in this block (two updates at one height). The next end-block starts.
+        return Ok(RunProgress {
+            epoch,
+            processed: 0,
+            finished: false,
+        });
+    }
     process_batch(state, ctx)
 }
 
@@ -130,6 +150,10 @@ fn process_batch<S: StateWrite + ?Sized>(
     };
     if finished {
         state.emit_event(events::epoch_run(run.epoch, "finished", ids.len()));
+        state.put_raw(
+            state_key::run_finished_height().as_bytes().to_vec(),
+            ctx.height.to_be_bytes().to_vec(),
+        )?;
         if run.next_epoch != 0 {
             save_run(
                 state,

@@ -17,6 +17,13 @@ pub fn epoch_run() -> &'static str {
     "consumers/epoch_run"
 }
 
+/// Height of the block in which the last epoch-end run finished (8 bytes, big-endian): an
+/// end-epoch in that block records its run and leaves the processing to the next block, so
+/// that no consumer is processed twice in one block.
+pub fn run_finished_height() -> &'static str {
+    "consumers/run_finished_height"
+}
+
 /// A consumer (`Consumer`).
 pub fn consumer(consumer_id: &str) -> String {
     format!("consumers/consumer/{consumer_id}")

@@ -694,6 +694,51 @@ fn a_consumer_takes_a_new_operator_only_below_max_opt_ins_and_never_one_without_
 }
 
 #[test]
+fn a_run_that_finishes_in_an_epoch_end_block_leaves_the_next_run_to_the_next_block() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            max_consumers_per_block: 2,
+            ..Params::default()
+        },
+    );
+    let op = register_op(&mut s, 1, 100);
+    for (k, id) in ["a", "b", "c"].iter().enumerate() {
+        register(&mut s, &user(1), id, 1, pb::AllocationMode::Shared);
+        fund_lease(&mut s, &user(1), id, 100);
+        opt_in_op(&mut s, 1, &op, id, k as u8 + 1, 1_000).unwrap();
+    }
+    // Epoch 1 ends at height 10: a and b are processed, c is left for the next block.
+    end_epoch(&mut s, 10);
+    assert_eq!(load_run(&s).unwrap().unwrap().cursor, "b");
+    // a and b go away, so c comes first in the next run; c's set changes in epoch 2.
+    remove(&mut s, &user(1), "a");
+    remove(&mut s, &user(1), "b");
+    opt_in_op(&mut s, 1, &op, "c", 3, 2_000).unwrap();
+    // Epoch 2 ends at height 11, whose end-block finishes epoch 1's run with c.
+    end_epoch(&mut s, 11);
+    let c = consumer::require(&s, &cid("c")).unwrap();
+    assert_eq!(
+        (c.last_processed_epoch, c.last_update_id),
+        (1, 1),
+        "c is processed once in block 11"
+    );
+    let run = load_run(&s).unwrap().unwrap();
+    assert_eq!((run.epoch, run.cursor.as_str(), run.next_epoch), (2, "", 0));
+    end_block(&mut s, 12);
+    assert_eq!(load_run(&s).unwrap(), None);
+    let updates = read::updates_after(&s, "c", 0, 10).unwrap();
+    assert_eq!(
+        updates
+            .iter()
+            .map(|u| (u.update_id, u.epoch, u.hub_height))
+            .collect::<Vec<_>>(),
+        vec![(1, 1, 11), (2, 2, 12)]
+    );
+}
+
+#[test]
 fn module_routes_its_messages_and_genesis() {
     use crate::msg::{MsgFundLease, MsgRemoveConsumer};
     use ballast_framework::{BlockContext, Module};
