@@ -53,6 +53,27 @@ fn save_run<S: StateWrite + ?Sized>(
     Ok(())
 }
 
+/// The epoch for which a run already recorded will still process `c`: the run in progress
+/// when its cursor has not passed `c` and `c` is not processed for it yet, else the epoch
+/// queued behind it. `None` when no recorded run will (its next processing is for the epoch
+/// in progress or later).
+pub fn next_recorded_processing<S: StateRead + ?Sized>(
+    state: &S,
+    c: &Consumer,
+) -> Result<Option<u64>, ConsumersError> {
+    let Some(run) = load_run(state)? else {
+        return Ok(None);
+    };
+    let ahead = run.cursor.is_empty() || c.id.as_str() > run.cursor.as_str();
+    if ahead && c.last_processed_epoch < run.epoch {
+        return Ok(Some(run.epoch));
+    }
+    if run.next_epoch != 0 && c.last_processed_epoch < run.next_epoch {
+        return Ok(Some(run.next_epoch));
+    }
+    Ok(None)
+}
+
 /// What one hook call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunProgress {

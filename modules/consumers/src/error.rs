@@ -27,6 +27,7 @@
 //! | 22 | [`ConsumersError::InvalidQuery`] |
 //! | 23 | [`ConsumersError::TooManyOptIns`]: the consumer holds `max_opt_ins_per_consumer` opt-ins |
 //! | 24 | [`ConsumersError::OperatorWithoutPower`]: the operator has no power in restaking |
+//! | 25 | [`ConsumersError::ChangeStillPending`]: an ended epoch's change waits for a lagging run |
 //!
 //! Failures of the standard kinds use the `sdk` codes wallets know: an undecodable message is
 //! `sdk/2`, a bad address `sdk/7`, a balance too small for a lease payment `sdk/5` (from the
@@ -190,6 +191,20 @@ pub enum ConsumersError {
     /// An opt-in of an operator without power in restaking's live power table.
     #[error("operator {0} has no power in restaking; bond collateral to it before opting in")]
     OperatorWithoutPower(String),
+    /// A new opt-in change while the previous one, of an ended epoch, waits for the consumer's
+    /// processing, and an earlier epoch's processing of the consumer comes first: applying it
+    /// now would put it in force one epoch early.
+    #[error("operator {operator} has a change to consumer {consumer_id:?} still pending for epoch {epoch}; retry after the consumer's epoch-end processing (its processing for epoch {processing_epoch} has not run yet)")]
+    ChangeStillPending {
+        /// The operator, hex.
+        operator: String,
+        /// The consumer.
+        consumer_id: String,
+        /// The epoch of the pending change.
+        epoch: u64,
+        /// The epoch the consumer's next processing is for.
+        processing_epoch: u64,
+    },
     /// A transfer in the accounts module failed (its code and codespace are kept).
     #[error(transparent)]
     Bank(#[from] AccountsError),
@@ -245,6 +260,7 @@ impl ErrorCode for ConsumersError {
             InvalidQuery(_) => 22,
             TooManyOptIns { .. } => 23,
             OperatorWithoutPower(_) => 24,
+            ChangeStillPending { .. } => 25,
         }
     }
 
@@ -344,13 +360,19 @@ mod tests {
                 max: 1,
             },
             OperatorWithoutPower(s()),
+            ChangeStillPending {
+                operator: s(),
+                consumer_id: s(),
+                epoch: 2,
+                processing_epoch: 1,
+            },
         ]
     }
 
     #[test]
     fn codes_are_distinct_in_order_and_messages_lower_case() {
         let codes: Vec<u32> = samples().iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (2..=24).collect::<Vec<u32>>());
+        assert_eq!(codes, (2..=25).collect::<Vec<u32>>());
         for e in samples() {
             assert_eq!(e.codespace(), CODESPACE);
             assert!(!e.is_fatal());

@@ -739,6 +739,68 @@ fn a_run_that_finishes_in_an_epoch_end_block_leaves_the_next_run_to_the_next_blo
 }
 
 #[test]
+fn a_change_of_an_ended_epoch_is_never_applied_before_a_lagging_run_processes_an_earlier_one() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            max_consumers_per_block: 1,
+            ..Params::default()
+        },
+    );
+    let op = register_op(&mut s, 1, 100);
+    for (k, id) in ["a", "a2", "b"].iter().enumerate() {
+        register(&mut s, &user(1), id, 1, pb::AllocationMode::Shared);
+        fund_lease(&mut s, &user(1), id, 100);
+        opt_in_op(&mut s, 1, &op, id, k as u8 + 1, 2_000).unwrap();
+    }
+    // Epoch 1 ends: its run processes a only.
+    end_epoch(&mut s, 10);
+    // Epoch 2: b's epoch-1 change (2000) is applied at once (epoch 1's run has yet to reach
+    // b and will apply it too); 6000 is pending for epoch 2.
+    opt_in_op(&mut s, 1, &op, "b", 3, 6_000).unwrap();
+    let o = opt_in::load(&s, &cid("b"), &op).unwrap().unwrap();
+    assert_eq!(
+        (
+            o.allocation_bps,
+            o.pending.map(|p| (p.allocation_bps, p.epoch))
+        ),
+        (2_000, Some((6_000, 2)))
+    );
+    // Epoch 2 ends while epoch 1's run still lags (a2 in this block, b not yet).
+    end_epoch(&mut s, 11);
+    assert_eq!(
+        consumer::require(&s, &cid("b"))
+            .unwrap()
+            .last_processed_epoch,
+        0
+    );
+    // Applying 6000 now would put it in force for epoch 1: a new change is refused.
+    let e = opt_in_op(&mut s, 1, &op, "b", 3, 1_000).unwrap_err();
+    assert_eq!((e.codespace, e.code), ("consumers", 25), "{e:?}");
+    assert!(e.log.contains("still pending for epoch 2"), "{}", e.log);
+    let e = opt_out(&mut s, 1, &op, "b").unwrap_err();
+    assert_eq!(e.code, 25);
+    // b is processed for epoch 1 with 2000 bps (power 20), not 6000.
+    end_block(&mut s, 12);
+    let u1 = read::update(&s, "b", 1).unwrap().unwrap();
+    assert_eq!(u1.epoch, 1);
+    assert_eq!(u1.changes[0].power, 20);
+    // Epoch 2's run is next for b, and would apply 6000 anyway: accepted now.
+    opt_in_op(&mut s, 1, &op, "b", 3, 1_000).unwrap();
+    for h in 13..=15 {
+        end_block(&mut s, h);
+    }
+    let u2 = read::update(&s, "b", 2).unwrap().unwrap();
+    assert_eq!((u2.epoch, u2.changes[0].power), (2, 60));
+    let o = opt_in::load(&s, &cid("b"), &op).unwrap().unwrap();
+    assert_eq!(
+        o.pending.map(|p| (p.allocation_bps, p.epoch)),
+        Some((1_000, 3))
+    );
+}
+
+#[test]
 fn module_routes_its_messages_and_genesis() {
     use crate::msg::{MsgFundLease, MsgRemoveConsumer};
     use ballast_framework::{BlockContext, Module};

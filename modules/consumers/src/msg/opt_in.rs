@@ -1,14 +1,16 @@
 //! `/ballast.consumers.v1.MsgOptIn`: an operator's owner opts it in to a live consumer with a
 //! consumer key and an allocation, or changes them. The change is recorded as pending, tagged
-//! with the current epoch, and takes effect at that epoch's end (a pending change of an epoch
-//! that already ended is applied first). The operator must have power in restaking, the key
-//! must not serve another operator or consumer, the operator must stay within its allocation
-//! cap, and a consumer takes a new operator only below `max_opt_ins_per_consumer` opt-ins.
+//! with the current epoch, and takes effect at that epoch's end. A pending change of an epoch
+//! that already ended is applied first, or, while a lagging run has yet to process the
+//! consumer for an earlier epoch, the new change is refused. The operator must have power in
+//! restaking, the key must not serve another operator or consumer, the operator must stay
+//! within its allocation cap, and a consumer takes a new operator only below
+//! `max_opt_ins_per_consumer` opt-ins.
 
 use super::{decode_proto, message_event, parse_address, require_operator_owner};
-use crate::consumer::{self, ConsumerId};
+use crate::consumer::{self, Consumer, ConsumerId};
 use crate::opt_in::{self, check_allocation, parse_operator, ConsumerKey, OptIn, PendingChange};
-use crate::{allocation, events, params, ConsumersError};
+use crate::{allocation, epoch, events, params, ConsumersError};
 use ballast_framework::{Address, MsgHandler, StateWrite, TxContext, TxError};
 use ballast_proto::ballast::consumers::v1 as pb;
 use ballast_restaking::{OperatorId, PowerTableRead};
@@ -41,17 +43,35 @@ impl MsgOptIn {
     }
 }
 
-/// Applies, before a new change is recorded, a pending change whose epoch already ended (its
-/// epoch-end processing has not reached the consumer yet).
+/// Before a new change is recorded: applies a pending change whose epoch already ended when
+/// no recorded run will process the consumer for an earlier epoch first (the next processing
+/// would apply it anyway). Otherwise applying it now would put it in force one epoch early, so
+/// the new change is refused until the consumer's processing catches up. A change of the
+/// epoch in progress is left for the new one to replace.
 pub(crate) fn apply_ended<S: StateWrite + ?Sized>(
     state: &mut S,
+    c: &Consumer,
     o: &mut OptIn,
     current_epoch: u64,
     delay: u64,
-) {
-    if let Some(applied) = o.apply_due(current_epoch.saturating_sub(1), current_epoch, delay) {
+) -> Result<(), ConsumersError> {
+    let Some(p) = o.pending.filter(|p| p.epoch < current_epoch) else {
+        return Ok(());
+    };
+    if let Some(next) = epoch::next_recorded_processing(state, c)? {
+        if next < p.epoch {
+            return Err(ConsumersError::ChangeStillPending {
+                operator: o.operator.to_string(),
+                consumer_id: o.consumer.to_string(),
+                epoch: p.epoch,
+                processing_epoch: next,
+            });
+        }
+    }
+    if let Some(applied) = o.apply_due(p.epoch, current_epoch, delay) {
         state.emit_event(events::allocation_applied(o, &applied));
     }
+    Ok(())
 }
 
 impl MsgHandler for MsgOptIn {
@@ -98,7 +118,7 @@ impl MsgHandler for MsgOptIn {
         }
         let updated = match existing {
             Some(mut o) => {
-                apply_ended(state, &mut o, current, params.deallocation_delay_epochs);
+                apply_ended(state, &c, &mut o, current, params.deallocation_delay_epochs)?;
                 o.pending = Some(PendingChange {
                     allocation_bps: self.allocation_bps,
                     key: (self.key != o.key).then_some(self.key),

@@ -61,7 +61,7 @@ impl MsgHandler for MsgOptOut {
         };
         let mut o =
             opt_in::load(state, &self.consumer_id, &self.operator)?.ok_or_else(not_opted_in)?;
-        apply_ended(state, &mut o, current, params.deallocation_delay_epochs);
+        apply_ended(state, &c, &mut o, current, params.deallocation_delay_epochs)?;
         // What the opt-in is heading for: the pending allocation, else the one in force.
         let target = o
             .pending
