@@ -801,6 +801,65 @@ fn a_change_of_an_ended_epoch_is_never_applied_before_a_lagging_run_processes_an
 }
 
 #[test]
+fn a_consumer_removed_before_the_run_reaches_it_is_processed_for_the_ended_epoch_first() {
+    let mut s = MemState::new();
+    init_with(
+        &mut s,
+        Params {
+            max_consumers_per_block: 1,
+            ..Params::default()
+        },
+    );
+    let op = register_op(&mut s, 1, 100);
+    for (k, id) in ["a", "b"].iter().enumerate() {
+        register(&mut s, &user(1), id, 10, pb::AllocationMode::Shared);
+        fund_lease(&mut s, &user(1), id, 1_000);
+        opt_in_op(&mut s, 1, &op, id, k as u8 + 1, 1_000).unwrap();
+    }
+    end_epoch(&mut s, 10);
+    end_block(&mut s, 11);
+    assert_eq!(status(&s, "b"), Status::Active);
+    // Epoch 2: b's operator raises its allocation; epoch 2's run reaches a only.
+    opt_in_op(&mut s, 1, &op, "b", 2, 3_000).unwrap();
+    end_epoch(&mut s, 20);
+    assert_eq!(
+        consumer::require(&s, &cid("b"))
+            .unwrap()
+            .last_processed_epoch,
+        1
+    );
+    let owner_before = s.balance(&user(1), "ubal").unwrap();
+    let m = pb::MsgRemoveConsumer {
+        owner: user(1).to_string(),
+        consumer_id: "b".into(),
+    };
+    run_at(
+        &mut s,
+        &crate::msg::MsgRemoveConsumer::decode(&m.encode_to_vec()).unwrap(),
+        21,
+    )
+    .unwrap();
+    let c = consumer::require(&s, &cid("b")).unwrap();
+    assert_eq!(c.status, Status::Stopped(StopReason::Removed));
+    // Epoch 2's fee was paid and its update written before the stop; the rest came back.
+    assert_eq!(
+        (c.last_processed_epoch, c.total_paid, c.last_update_id),
+        (2, 20, 2)
+    );
+    let u2 = read::update(&s, "b", 2).unwrap().unwrap();
+    assert_eq!((u2.epoch, u2.hub_height, u2.changes[0].power), (2, 21, 30));
+    assert_eq!(s.balance(&user(1), "ubal").unwrap(), owner_before + 980);
+    // The run passes b by.
+    end_block(&mut s, 22);
+    assert_eq!(load_run(&s).unwrap(), None);
+    assert_eq!(consumer::require(&s, &cid("b")).unwrap().last_update_id, 2);
+    assert_eq!(
+        s.balance(&module_account(), "ubal").unwrap(),
+        consumer::require(&s, &cid("a")).unwrap().lease_balance
+    );
+}
+
+#[test]
 fn module_routes_its_messages_and_genesis() {
     use crate::msg::{MsgFundLease, MsgRemoveConsumer};
     use ballast_framework::{BlockContext, Module};

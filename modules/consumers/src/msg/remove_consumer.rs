@@ -1,9 +1,12 @@
 //! `/ballast.consumers.v1.MsgRemoveConsumer`: the owner stops a consumer now (STOPPED,
-//! reason REMOVED). The whole lease goes back to the owner, and every opt-in's allocation stays
-//! slashable until the current epoch + `deallocation_delay_epochs`.
+//! reason REMOVED). An ACTIVE consumer that an epoch-end run has yet to process for an ended
+//! epoch is processed for it first (that epoch's fee is paid, its update written). The rest of
+//! the lease goes back to the owner, and every opt-in's allocation stays slashable until the
+//! current epoch + `deallocation_delay_epochs`.
 
 use super::{decode_proto, message_event, parse_address};
-use crate::consumer::{self, ConsumerId, StopReason};
+use crate::consumer::{self, ConsumerId, Status, StopReason};
+use crate::error::corrupt;
 use crate::{epoch, opt_in, params, ConsumersError};
 use ballast_framework::{Address, MsgHandler, StateWrite, TxContext, TxError};
 use ballast_proto::ballast::consumers::v1 as pb;
@@ -48,6 +51,32 @@ impl MsgHandler for MsgRemoveConsumer {
         let mut c = consumer::require(state, &self.consumer_id)?;
         c.require_owner(&self.owner)?;
         c.require_live()?;
+        // An ACTIVE consumer owes the epochs that ended and that a recorded run has yet to
+        // process it for (the run in progress, then the one queued): it is processed for them
+        // first, as the run would have (fee drawn and paid, update written).
+        for _ in 0..2 {
+            if c.status != Status::Active {
+                break;
+            }
+            let Some(e) = epoch::next_recorded_processing(state, &c)? else {
+                break;
+            };
+            let snapshot = state
+                .power_snapshot(e)
+                .map_err(ConsumersError::from)?
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "restaking has no power snapshot of ended epoch {e}"
+                    ))
+                })?;
+            epoch::process_consumer(state, ctx.block, &c.id, &snapshot, &params)?;
+            c = consumer::require(state, &self.consumer_id)?;
+        }
+        if c.status.is_stopped() {
+            // That processing found the lease exhausted: stopped, and the rest refunded.
+            state.emit_event(message_event(Self::TYPE_URL, &self.owner));
+            return Ok(());
+        }
         let current = state.current_epoch().map_err(ConsumersError::from)?;
         let mut opt_ins = opt_in::of_consumer(state, &self.consumer_id)?;
         epoch::stop(
@@ -67,7 +96,6 @@ impl MsgHandler for MsgRemoveConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer::Status;
     use crate::testutil::*;
     use crate::{module_account, ConsumersRead};
     use ballast_accounts::AccountsRead;
