@@ -7,14 +7,15 @@
 //! the commitment and the proof ([`crate::verify`]); and only then writes the new set and
 //! update id ([`crate::store`]) and prints one line.
 //!
-//! When two updates land in one hub block, the commitment at that height is the later one's:
-//! the earlier update is applied and its set hash checked, and it is proven, kept and printed
-//! together with the later one.
+//! The commitment at an update's hub height must be exactly that update's (the hub writes at
+//! most one update of a consumer per block): any other commitment there, a later update's
+//! included, refuses the update (`commitment_mismatch`). No update is ever applied, kept or
+//! printed before its own proof verified.
 //!
 //! A failed check stops the program with an error naming it, and nothing of that update is
 //! kept. A dropped stream, an unreachable hub and a hub restart are retried with exponential
 //! backoff, resubscribing from the last kept update. A STOPPED consumer's stream ends after its
-//! last update; the program then says so and exits.
+//! last update; the program says so and exits only once the set kept on disk has that update.
 
 use crate::config::Config;
 use crate::hub::Hub;
@@ -29,7 +30,9 @@ use ballast_proto::ballast::consumer::v1 as svc;
 use ballast_proto::ballast::consumers::v1 as pb;
 use prost::Message;
 use std::io::Write;
+use std::pin::Pin;
 use std::time::Duration;
+use tokio_stream::{Stream, StreamExt};
 
 /// The shortest wait before reconnecting.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -146,18 +149,90 @@ pub struct FollowOptions {
     pub resync_if_pruned: bool,
 }
 
-/// Everything `run` works with.
-pub struct Follower<W: Write> {
-    consumer_id: String,
-    data_dir: std::path::PathBuf,
+/// A hub's stream of validator-set updates.
+pub type UpdateStream =
+    Pin<Box<dyn Stream<Item = Result<pb::ValidatorSetUpdate, tonic::Status>> + Send>>;
+
+/// What following reads from the hub: its `ballast.consumer.v1.Consumer` service, and the app
+/// hashes of its heights, verified by the light client. [`Remote`] is the real one.
+// Used with static dispatch on the caller's runtime: the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait Source {
+    /// `SubscribeValidatorSet` from `from_update_id` (updates above it).
+    async fn subscribe(
+        &mut self,
+        consumer_id: &str,
+        from_update_id: u64,
+    ) -> Result<UpdateStream, tonic::Status>;
+    /// `GetValidatorSet{height, prove: true}` (height 0: the latest).
+    async fn validator_set(
+        &mut self,
+        consumer_id: &str,
+        height: u64,
+    ) -> Result<svc::GetValidatorSetResponse, tonic::Status>;
+    /// `GetConsumer`.
+    async fn consumer(
+        &mut self,
+        consumer_id: &str,
+    ) -> Result<svc::GetConsumerResponse, tonic::Status>;
+    /// The verified app hash of hub height `hub_height`.
+    async fn app_hash_of(&mut self, hub_height: u64) -> Result<Vec<u8>, LightClientError>;
+    /// The light client's latest verified header, for the log.
+    fn trusted_height(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The hub's gRPC service and a light client of its RPC.
+pub struct Remote {
     hub: Hub,
     light: LightClient,
+}
+
+impl Source for Remote {
+    async fn subscribe(
+        &mut self,
+        consumer_id: &str,
+        from_update_id: u64,
+    ) -> Result<UpdateStream, tonic::Status> {
+        let s = self.hub.subscribe(consumer_id, from_update_id).await?;
+        Ok(Box::pin(s))
+    }
+
+    async fn validator_set(
+        &mut self,
+        consumer_id: &str,
+        height: u64,
+    ) -> Result<svc::GetValidatorSetResponse, tonic::Status> {
+        self.hub.validator_set(consumer_id, height, true).await
+    }
+
+    async fn consumer(
+        &mut self,
+        consumer_id: &str,
+    ) -> Result<svc::GetConsumerResponse, tonic::Status> {
+        self.hub.consumer(consumer_id).await
+    }
+
+    async fn app_hash_of(&mut self, hub_height: u64) -> Result<Vec<u8>, LightClientError> {
+        self.light.app_hash_of(hub_height).await
+    }
+
+    fn trusted_height(&self) -> Option<u64> {
+        self.light.trusted_height()
+    }
+}
+
+/// Everything `run` works with.
+pub struct Follower<W: Write, S: Source = Remote> {
+    consumer_id: String,
+    data_dir: std::path::PathBuf,
+    source: S,
+    /// The verified set, as kept on disk: replaced only right after [`store::save`] wrote the
+    /// new one.
     set: ConsumerSet,
     tamper: Option<Tamper>,
     resync_if_pruned: bool,
-    /// Updates applied to `set` but not yet proven (a later update of the same hub block
-    /// holds the commitment); never kept on disk.
-    unproven: Vec<ConsumerSet>,
     out: W,
 }
 
@@ -170,7 +245,6 @@ impl<W: Write> Follower<W> {
         opts: FollowOptions,
         out: W,
     ) -> anyhow::Result<Follower<W>> {
-        let set = store::load(&cfg.data_dir, &cfg.consumer_id)?;
         let rpc = CometRpc::new(&cfg.hub.rpc_address)?.with_timeout(Duration::from_secs(20));
         let light = LightClient::open(
             rpc,
@@ -183,15 +257,30 @@ impl<W: Write> Follower<W> {
                 trust_threshold: cfg.trust_threshold()?,
             },
         )?;
+        let source = Remote {
+            hub: Hub::new(&cfg.hub)?,
+            light,
+        };
+        Follower::with_source(cfg, source, opts, out)
+    }
+}
+
+impl<W: Write, S: Source> Follower<W, S> {
+    /// A follower reading from `source`, keeping its set in `cfg`'s data directory.
+    pub fn with_source(
+        cfg: &Config,
+        source: S,
+        opts: FollowOptions,
+        out: W,
+    ) -> anyhow::Result<Follower<W, S>> {
+        let set = store::load(&cfg.data_dir, &cfg.consumer_id)?;
         Ok(Follower {
             consumer_id: cfg.consumer_id.clone(),
             data_dir: cfg.data_dir.clone(),
-            hub: Hub::new(&cfg.hub)?,
-            light,
+            source,
             set,
             tamper: opts.tamper,
             resync_if_pruned: opts.resync_if_pruned,
-            unproven: Vec::new(),
             out,
         })
     }
@@ -206,7 +295,7 @@ impl<W: Write> Follower<W> {
         tracing::info!(
             consumer_id = %self.consumer_id,
             from_update_id = self.set.update_id,
-            light_client_trusted_height = ?self.light.trusted_height(),
+            light_client_trusted_height = ?self.source.trusted_height(),
             "following the consumer's validator set"
         );
         let mut backoff = MIN_BACKOFF;
@@ -237,9 +326,8 @@ impl<W: Write> Follower<W> {
 
     /// One subscription, until it ends or fails.
     async fn pass(&mut self) -> Result<Pass, FollowError> {
-        self.drop_unproven()?;
         let mut stream = match self
-            .hub
+            .source
             .subscribe(&self.consumer_id, self.set.update_id)
             .await
         {
@@ -255,11 +343,13 @@ impl<W: Write> Follower<W> {
             }
         };
         loop {
-            let update = match stream.message().await {
-                Ok(Some(u)) => u,
-                Ok(None) => break,
-                Err(s) if transient(s.code()) => return Ok(Pass::Retry(format!("stream: {s}"))),
-                Err(status) => {
+            let update = match stream.next().await {
+                Some(Ok(u)) => u,
+                None => break,
+                Some(Err(s)) if transient(s.code()) => {
+                    return Ok(Pass::Retry(format!("stream: {s}")))
+                }
+                Some(Err(status)) => {
                     return Err(FollowError::Hub {
                         call: "SubscribeValidatorSet",
                         status: Box::new(status),
@@ -297,22 +387,28 @@ impl<W: Write> Follower<W> {
                 Err(e) => return Err(e),
             }
         }
-        // The stream ended: a STOPPED consumer's does after its last update.
-        match self.hub.consumer(&self.consumer_id).await {
+        // The stream ended: a STOPPED consumer's does after its last update. It is over only
+        // when the set kept on disk (verified) has that update.
+        match self.source.consumer(&self.consumer_id).await {
             Ok(r) => {
                 let c = r.consumer.unwrap_or_default();
-                if c.status == pb::ConsumerStatus::Stopped as i32
-                    && self.set.update_id >= c.last_update_id
-                {
+                if c.status != pb::ConsumerStatus::Stopped as i32 {
+                    return Ok(Pass::Retry("the stream ended".into()));
+                }
+                let kept = store::load(&self.data_dir, &self.consumer_id)?;
+                if kept.update_id >= c.last_update_id {
                     let reason = pb::StopReason::try_from(c.stop_reason)
                         .map(|r| r.as_str_name().to_string())
                         .unwrap_or_else(|_| c.stop_reason.to_string());
                     return Ok(Pass::Stopped(format!(
                         "consumer {} STOPPED at hub height {} ({reason}) after update_id={}",
-                        self.consumer_id, c.stopped_height, self.set.update_id
+                        self.consumer_id, c.stopped_height, kept.update_id
                     )));
                 }
-                Ok(Pass::Retry("the stream ended".into()))
+                Ok(Pass::Retry(format!(
+                    "the consumer is STOPPED after update {}, the kept set is of update {}",
+                    c.last_update_id, kept.update_id
+                )))
             }
             Err(s) => Ok(Pass::Retry(format!("the stream ended; GetConsumer: {s}"))),
         }
@@ -363,8 +459,8 @@ impl<W: Write> Follower<W> {
         }
 
         let mut answer: svc::GetValidatorSetResponse = match self
-            .hub
-            .validator_set(&self.consumer_id, next.hub_height, true)
+            .source
+            .validator_set(&self.consumer_id, next.hub_height)
             .await
         {
             Ok(a) => a,
@@ -386,20 +482,8 @@ impl<W: Write> Follower<W> {
         if self.tamper == Some(Tamper::Proof) {
             answer.proof = tamper_proof(&answer.proof);
         }
-        if superseded_in_its_block(&next, &answer) {
-            // Two updates in one hub block: the commitment stored at that height is the later
-            // one's. This update is proven together with it (its changes lead to the proven
-            // set); until then nothing of it is kept or printed.
-            tracing::info!(
-                update_id = id,
-                hub_height = next.hub_height,
-                later = answer.commitment.as_ref().map_or(0, |c| c.update_id),
-                "a later update of the same hub block holds the commitment; verifying this one with it"
-            );
-            self.unproven.push(next.clone());
-            self.set = next;
-            return Ok(None);
-        }
+        // The commitment at the update's height must be this very update's: a later one there
+        // (or any other) is refused, never taken as proof of this one.
         verify_commitment(&next, &answer, &app_hash).map_err(|reason| FollowError::Refused {
             update_id: id,
             reason,
@@ -407,37 +491,13 @@ impl<W: Write> Follower<W> {
 
         store::save(&self.data_dir, &next)?;
         self.set = next;
-        for earlier in std::mem::take(&mut self.unproven) {
-            let line = update_line(&earlier);
-            self.print(&line)?;
-        }
         let line = update_line(&self.set);
         self.print(&line)?;
         Ok(None)
     }
 }
 
-/// Whether the commitment in `answer` (read at `next`'s hub height) is of a later update
-/// written in the same block, so that `next` can only be proven together with it.
-pub fn superseded_in_its_block(next: &ConsumerSet, answer: &svc::GetValidatorSetResponse) -> bool {
-    answer.height == next.hub_height
-        && answer.commitment.as_ref().is_some_and(|c| {
-            c.consumer_id == next.consumer_id
-                && c.hub_height == next.hub_height
-                && c.update_id > next.update_id
-        })
-}
-
-impl<W: Write> Follower<W> {
-    /// Forgets the updates not proven yet: back to the kept set.
-    fn drop_unproven(&mut self) -> Result<(), FollowError> {
-        if !self.unproven.is_empty() {
-            self.unproven.clear();
-            self.set = store::load(&self.data_dir, &self.consumer_id)?;
-        }
-        Ok(())
-    }
-
+impl<W: Write, S: Source> Follower<W, S> {
     /// The light-client-verified app hash of `hub_height` (waiting for the header above it),
     /// for update `update_id`. `Ok(Err(why))`: a transient failure, retry.
     async fn app_hash(
@@ -446,7 +506,7 @@ impl<W: Write> Follower<W> {
         hub_height: u64,
     ) -> Result<Result<Vec<u8>, String>, FollowError> {
         loop {
-            match self.light.app_hash_of(hub_height).await {
+            match self.source.app_hash_of(hub_height).await {
                 Ok(h) => return Ok(Ok(h)),
                 Err(LightClientError::NotYet { .. }) => tokio::time::sleep(HEADER_POLL).await,
                 Err(LightClientError::Pruned { message, .. }) => {
@@ -467,8 +527,7 @@ impl<W: Write> Follower<W> {
     /// against the light-client-verified app hash of that height), kept and printed with the
     /// updates it skipped. `Ok(Some(why))`: a transient failure, retry.
     async fn resync(&mut self) -> Result<Option<String>, FollowError> {
-        self.drop_unproven()?;
-        let answer = match self.hub.validator_set(&self.consumer_id, 0, true).await {
+        let answer = match self.source.validator_set(&self.consumer_id, 0).await {
             Ok(a) => a,
             Err(s) if transient(s.code()) => return Ok(Some(format!("GetValidatorSet: {s}"))),
             Err(status) => {
@@ -628,39 +687,246 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_a_later_commitment_of_the_same_block_defers_an_update() {
-        let mut next = ConsumerSet::empty("demo-1");
-        next.update_id = 3;
-        next.hub_height = 40;
-        let answer =
-            |update_id: u64, hub_height: u64, consumer_id: &str| svc::GetValidatorSetResponse {
-                height: 40,
-                commitment: Some(pb::SetCommitment {
-                    consumer_id: consumer_id.into(),
-                    update_id,
-                    epoch: 0,
-                    hub_height,
-                    set_hash: vec![],
-                }),
-                ..Default::default()
-            };
-        assert!(superseded_in_its_block(&next, &answer(4, 40, "demo-1")));
-        // Its own commitment, an older one, one of another block or consumer: verified (and
-        // refused) as they are.
-        assert!(!superseded_in_its_block(&next, &answer(3, 40, "demo-1")));
-        assert!(!superseded_in_its_block(&next, &answer(2, 40, "demo-1")));
-        assert!(!superseded_in_its_block(&next, &answer(4, 41, "demo-1")));
-        assert!(!superseded_in_its_block(&next, &answer(4, 40, "demo-2")));
-        let mut other_height = answer(4, 40, "demo-1");
-        other_height.height = 41;
-        assert!(!superseded_in_its_block(&next, &other_height));
-        assert!(!superseded_in_its_block(
-            &next,
-            &svc::GetValidatorSetResponse {
-                height: 40,
-                ..Default::default()
+    /// A hub made of an in-memory state tree (real ICS-23 proofs against its roots): it streams
+    /// `updates`, answers `GetValidatorSet` from the tree, reports `consumer`, and gives each
+    /// height's root as its verified app hash.
+    struct FakeHub {
+        tree: jmt_hub::Hub,
+        updates: Vec<pb::ValidatorSetUpdate>,
+        consumer: pb::Consumer,
+    }
+
+    use crate::verify::tests as jmt_hub;
+    use crate::verify::tests::{change, honest, ID};
+    use crate::verify::{apply_update, VerifyError};
+
+    impl Source for FakeHub {
+        async fn subscribe(
+            &mut self,
+            _consumer_id: &str,
+            from_update_id: u64,
+        ) -> Result<UpdateStream, tonic::Status> {
+            let items: Vec<_> = self
+                .updates
+                .iter()
+                .filter(|u| u.update_id > from_update_id)
+                .cloned()
+                .map(Ok)
+                .collect();
+            Ok(Box::pin(tokio_stream::iter(items)))
+        }
+
+        async fn validator_set(
+            &mut self,
+            consumer_id: &str,
+            height: u64,
+        ) -> Result<svc::GetValidatorSetResponse, tonic::Status> {
+            if !self.tree.roots.contains_key(&height) {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "no height {height}"
+                )));
             }
-        ));
+            Ok(self.tree.answer(consumer_id, height))
+        }
+
+        async fn consumer(
+            &mut self,
+            _consumer_id: &str,
+        ) -> Result<svc::GetConsumerResponse, tonic::Status> {
+            Ok(svc::GetConsumerResponse {
+                consumer: Some(self.consumer.clone()),
+                ..Default::default()
+            })
+        }
+
+        async fn app_hash_of(&mut self, hub_height: u64) -> Result<Vec<u8>, LightClientError> {
+            self.tree
+                .roots
+                .get(&hub_height)
+                .map(|r| r.to_vec())
+                .ok_or(LightClientError::Invalid {
+                    height: hub_height + 1,
+                    reason: "no such header".into(),
+                })
+        }
+    }
+
+    fn stopped(last_update_id: u64) -> pb::Consumer {
+        pb::Consumer {
+            consumer_id: ID.into(),
+            status: pb::ConsumerStatus::Stopped as i32,
+            stop_reason: pb::StopReason::Removed as i32,
+            stopped_height: 33,
+            last_update_id,
+            ..Default::default()
+        }
+    }
+
+    /// The hub's sets: update 1 alone at height 20, then updates 2 and 3 written in one block
+    /// (height 31), so the commitment stored at 31 is update 3's. Returns the tree, the sets
+    /// after updates 1 and 3, and updates 1, 2 and 3.
+    fn two_updates_in_one_block() -> (jmt_hub::Hub, [ConsumerSet; 2], [pb::ValidatorSetUpdate; 3]) {
+        let mut tree = jmt_hub::Hub::new();
+        tree.commit(19, &[]);
+        let s0 = ConsumerSet::empty(ID);
+        let u1 = honest(&s0, 20, 4, vec![change(1, 100), change(2, 50)]);
+        let s1 = apply_update(&s0, &u1).unwrap();
+        tree.commit_update(&s1);
+        let u2 = honest(&s1, 31, 5, vec![change(1, 70)]);
+        let s2 = apply_update(&s1, &u2).unwrap();
+        let u3 = honest(&s2, 31, 5, vec![change(2, 0)]);
+        let s3 = apply_update(&s2, &u3).unwrap();
+        tree.commit(30, &[]);
+        tree.commit_update(&s3);
+        (tree, [s1, s3], [u1, u2, u3])
+    }
+
+    fn config(dir: &std::path::Path) -> Config {
+        Config {
+            consumer_id: ID.into(),
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        }
+    }
+
+    /// Runs `f` to its end, failing the test if it is still going after 20 s (a run that
+    /// keeps retrying).
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { tokio::time::timeout(Duration::from_secs(20), f).await })
+            .expect("the run ended within 20 s")
+    }
+
+    fn printed(out: &[u8]) -> Vec<String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn an_update_whose_height_commits_a_later_update_is_refused_even_when_the_later_one_proves() {
+        let (tree, [s1, _s3], [u1, _, _]) = two_updates_in_one_block();
+        // A lying hub: update 2 is made up (a validator with most of the power), sent with the
+        // height of the block that holds update 3's commitment; its update 3 takes the made-up
+        // set back to the true set after update 3, so update 3 alone would prove.
+        let forged2 = honest(&s1, 31, 5, vec![change(1, 1_000_000), change(7, 500)]);
+        let f2 = apply_update(&s1, &forged2).unwrap();
+        let forged3 = honest(&f2, 31, 5, vec![change(1, 70), change(2, 0), change(7, 0)]);
+        assert_eq!(
+            apply_update(&f2, &forged3).unwrap().set_hash,
+            _s3.set_hash,
+            "the forged update 3 leads to the proven set"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let hub = FakeHub {
+            tree,
+            updates: vec![u1, forged2, forged3],
+            consumer: pb::Consumer {
+                status: pb::ConsumerStatus::Active as i32,
+                last_update_id: 3,
+                ..Default::default()
+            },
+        };
+        let mut out = Vec::new();
+        let mut f =
+            Follower::with_source(&config(dir.path()), hub, FollowOptions::default(), &mut out)
+                .unwrap();
+        let err = block_on(f.run()).unwrap_err();
+        match &err {
+            FollowError::Refused {
+                update_id: 2,
+                reason:
+                    VerifyError::CommitmentMismatch {
+                        field: "update_id",
+                        expected,
+                        found,
+                        ..
+                    },
+            } => assert_eq!((expected.as_str(), found.as_str()), ("2", "3")),
+            other => panic!("{other}"),
+        }
+        assert!(err.is_refusal());
+        assert!(
+            err.to_string().contains("[check: commitment_mismatch]"),
+            "{err}"
+        );
+        drop(f);
+        // Update 1 alone was printed and is kept.
+        assert_eq!(printed(&out), vec![update_line(&s1)]);
+        assert_eq!(store::load(dir.path(), ID).unwrap(), s1);
+    }
+
+    #[test]
+    fn a_stopped_consumer_ends_the_run_only_when_the_kept_set_has_its_last_update() {
+        // The hub's updates 2 and 3 share a block; its stream sends update 2 and ends, and the
+        // consumer is STOPPED after update 2: update 2 cannot be proven, so it is refused, not
+        // taken as the end.
+        let (tree, [s1, _], [u1, u2, _]) = two_updates_in_one_block();
+        let dir = tempfile::tempdir().unwrap();
+        let hub = FakeHub {
+            tree,
+            updates: vec![u1.clone(), u2],
+            consumer: stopped(2),
+        };
+        let mut out = Vec::new();
+        let mut f =
+            Follower::with_source(&config(dir.path()), hub, FollowOptions::default(), &mut out)
+                .unwrap();
+        let err = block_on(f.run()).unwrap_err();
+        assert!(
+            matches!(err, FollowError::Refused { update_id: 2, .. }),
+            "{err}"
+        );
+        drop(f);
+        assert_eq!(printed(&out), vec![update_line(&s1)]);
+        assert_eq!(store::load(dir.path(), ID).unwrap().update_id, 1);
+
+        // Stopped after update 1, which is kept: the run ends with the STOPPED line.
+        let (tree, [s1, _], _) = two_updates_in_one_block();
+        let dir = tempfile::tempdir().unwrap();
+        let hub = FakeHub {
+            tree,
+            updates: vec![u1],
+            consumer: stopped(1),
+        };
+        let mut out = Vec::new();
+        let mut f =
+            Follower::with_source(&config(dir.path()), hub, FollowOptions::default(), &mut out)
+                .unwrap();
+        block_on(f.run()).unwrap();
+        drop(f);
+        assert_eq!(
+            printed(&out),
+            vec![
+                update_line(&s1),
+                "consumer demo-1 STOPPED at hub height 33 (STOP_REASON_REMOVED) after update_id=1"
+                    .to_string()
+            ]
+        );
+
+        // The comparison is with the set on disk: a set in memory ahead of it (update 2,
+        // never kept) does not end the run; the pass asks for a retry.
+        let mut out = Vec::new();
+        let (tree, _, _) = two_updates_in_one_block();
+        let hub = FakeHub {
+            tree,
+            updates: vec![],
+            consumer: stopped(2),
+        };
+        let mut f =
+            Follower::with_source(&config(dir.path()), hub, FollowOptions::default(), &mut out)
+                .unwrap();
+        assert_eq!(f.set().update_id, 1);
+        f.set.update_id = 2;
+        match block_on(f.pass()).unwrap() {
+            Pass::Retry(why) => assert!(why.contains("kept set is of update 1"), "{why}"),
+            Pass::Stopped(line) => panic!("stopped on a set that is not kept: {line}"),
+        }
+        drop(f);
+        assert!(out.is_empty());
     }
 }

@@ -571,4 +571,4 @@ pub fn verify_update(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

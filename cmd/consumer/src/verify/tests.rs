@@ -56,13 +56,13 @@ impl TreeWriter for MemTree {
 }
 
 /// A hub's state tree: one version per hub height.
-struct Hub {
+pub(crate) struct Hub {
     tree: MemTree,
-    roots: BTreeMap<Version, [u8; 32]>,
+    pub(crate) roots: BTreeMap<Version, [u8; 32]>,
 }
 
 impl Hub {
-    fn new() -> Hub {
+    pub(crate) fn new() -> Hub {
         Hub {
             tree: MemTree::default(),
             roots: BTreeMap::new(),
@@ -70,7 +70,7 @@ impl Hub {
     }
 
     /// Commits `height` with `writes` plus some unrelated keys (so the proof has a path).
-    fn commit(&mut self, height: Version, writes: &[(Vec<u8>, Vec<u8>)]) -> [u8; 32] {
+    pub(crate) fn commit(&mut self, height: Version, writes: &[(Vec<u8>, Vec<u8>)]) -> [u8; 32] {
         let mut all: Vec<(Vec<u8>, Vec<u8>)> = writes.to_vec();
         for i in 0..20u32 {
             all.push((
@@ -94,7 +94,11 @@ impl Hub {
     }
 
     /// The gRPC answer to `GetValidatorSet{height, prove: true}`.
-    fn answer(&self, consumer_id: &str, height: Version) -> svc::GetValidatorSetResponse {
+    pub(crate) fn answer(
+        &self,
+        consumer_id: &str,
+        height: Version,
+    ) -> svc::GetValidatorSetResponse {
         let jmt = jmt::Sha256Jmt::new(&self.tree);
         let (value, proof) = jmt
             .get_with_ics23_proof(proof_key(consumer_id), height)
@@ -111,7 +115,7 @@ impl Hub {
 
     /// Commits the commitment of `next` at its hub height (as the consumers module does) and
     /// returns the app hash.
-    fn commit_update(&mut self, next: &ConsumerSet) -> [u8; 32] {
+    pub(crate) fn commit_update(&mut self, next: &ConsumerSet) -> [u8; 32] {
         let c = expected_commitment(next);
         self.commit(
             next.hub_height,
@@ -120,16 +124,16 @@ impl Hub {
     }
 }
 
-const ID: &str = "demo-1";
+pub(crate) const ID: &str = "demo-1";
 
-fn key(n: u8) -> [u8; 32] {
+pub(crate) fn key(n: u8) -> [u8; 32] {
     let mut k = [0u8; 32];
     k[0] = n;
     k[31] = n.wrapping_mul(7);
     k
 }
 
-fn change(n: u8, power: u64) -> pb::ValidatorPower {
+pub(crate) fn change(n: u8, power: u64) -> pb::ValidatorPower {
     pb::ValidatorPower {
         pubkey: key(n).to_vec(),
         power,
@@ -138,7 +142,7 @@ fn change(n: u8, power: u64) -> pb::ValidatorPower {
 }
 
 /// The update that turns `from` into a set with `changes` applied, with its true set hash.
-fn honest(
+pub(crate) fn honest(
     from: &ConsumerSet,
     hub_height: u64,
     epoch: u64,
