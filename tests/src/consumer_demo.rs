@@ -342,8 +342,10 @@ pub fn assert_kept_equals_hub(data: &Path, home: &Path, node: &str, consumer_id:
                 (
                     x["pubkey"].as_str().unwrap_or_default().to_string(),
                     power,
-                    x["operator_btc_pk"]
-                        .as_str()
+                    // The kept file names the hub-reported operator `unverified_operator`.
+                    x.get("operator_btc_pk")
+                        .or_else(|| x.get("unverified_operator"))
+                        .and_then(|v| v.as_str())
                         .unwrap_or_default()
                         .to_string(),
                 )

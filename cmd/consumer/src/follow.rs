@@ -628,14 +628,14 @@ mod tests {
             [1; 32],
             Member {
                 power: 30,
-                operator_btc_pk: vec![],
+                unverified_operator: vec![],
             },
         );
         s.validators.insert(
             [2; 32],
             Member {
                 power: 12,
-                operator_btc_pk: vec![],
+                unverified_operator: vec![],
             },
         );
         s.set_hash = crate::verify::set_hash(&s.validators).unwrap();

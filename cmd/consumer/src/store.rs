@@ -1,6 +1,10 @@
 //! The consumer's data directory: the verified validator set with its update id
 //! (`consumer_set.json`), written only after an update passed every check.
 //!
+//! What is verified is each validator's key and power (the set hash and the proven commitment
+//! cover those only). The operator behind each key is kept beside them, as the hub reported
+//! it, under the name `unverified_operator`.
+//!
 //! Files are replaced atomically: the new content goes to a temporary file in the same
 //! directory, which is synced and renamed over the old one, and the directory is synced. A crash
 //! leaves the old file or the new one, never a mix.
@@ -57,8 +61,10 @@ struct ValidatorEntry {
     /// Hex of the ed25519 key.
     pubkey: String,
     power: u64,
-    /// Hex of the operator's BTC key.
-    operator_btc_pk: String,
+    /// Hex of the operator's BTC key as the hub reported it: not covered by the set hash nor
+    /// the proof. (Files written before it was named so call it `operator_btc_pk`.)
+    #[serde(alias = "operator_btc_pk")]
+    unverified_operator: String,
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
@@ -105,7 +111,7 @@ pub fn save(data_dir: &Path, set: &ConsumerSet) -> Result<(), StoreError> {
             .map(|(k, m)| ValidatorEntry {
                 pubkey: hex::encode(k),
                 power: m.power,
-                operator_btc_pk: hex::encode(&m.operator_btc_pk),
+                unverified_operator: hex::encode(&m.unverified_operator),
             })
             .collect(),
     };
@@ -151,14 +157,18 @@ pub fn load(data_dir: &Path, consumer_id: &str) -> Result<ConsumerSet, StoreErro
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| invalid(format!("pubkey {:?} is not 32 bytes of hex", v.pubkey)))?;
-        let operator_btc_pk = hex::decode(&v.operator_btc_pk)
-            .map_err(|e| invalid(format!("operator_btc_pk {:?}: {e}", v.operator_btc_pk)))?;
+        let unverified_operator = hex::decode(&v.unverified_operator).map_err(|e| {
+            invalid(format!(
+                "unverified_operator {:?}: {e}",
+                v.unverified_operator
+            ))
+        })?;
         if v.power == 0 {
             return Err(invalid(format!("validator {} has power 0", v.pubkey)));
         }
         let member = Member {
             power: v.power,
-            operator_btc_pk,
+            unverified_operator,
         };
         if set.validators.insert(key, member).is_some() {
             return Err(invalid(format!("validator {} is listed twice", v.pubkey)));
@@ -190,7 +200,7 @@ mod tests {
                 [n; 32],
                 Member {
                     power: u64::from(n) * 10,
-                    operator_btc_pk: vec![n + 100; 32],
+                    unverified_operator: vec![n + 100; 32],
                 },
             );
         }
@@ -233,5 +243,48 @@ mod tests {
 
         std::fs::write(&path, "{").unwrap();
         assert!(load(dir.path(), "demo-1").is_err());
+    }
+
+    #[test]
+    fn the_operator_is_kept_only_under_its_unverified_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sample();
+        save(dir.path(), &s).unwrap();
+        let path = dir.path().join(SET_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for entry in v["validators"].as_array().unwrap() {
+            let mut keys: Vec<&str> = entry
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                vec!["power", "pubkey", "unverified_operator"],
+                "{entry}"
+            );
+        }
+        assert!(!text.contains("operator_btc_pk"), "{text}");
+        // The operator is outside what the set hash checks: another one still loads (it is
+        // only what the hub said), while another power does not.
+        let other = text.replacen(&hex::encode([103u8; 32]), &hex::encode([9u8; 32]), 1);
+        assert_ne!(other, text);
+        std::fs::write(&path, &other).unwrap();
+        let loaded = load(dir.path(), "demo-1").unwrap();
+        assert_eq!(loaded.set_hash, s.set_hash);
+        assert_eq!(
+            loaded.validators[&[3; 32]].unverified_operator,
+            vec![9u8; 32]
+        );
+        // A file written before the rename loads, the operator still unverified.
+        std::fs::write(
+            &path,
+            text.replace("unverified_operator", "operator_btc_pk"),
+        )
+        .unwrap();
+        assert_eq!(load(dir.path(), "demo-1").unwrap(), s);
     }
 }

@@ -31,8 +31,10 @@ pub fn proof_key(consumer_id: &str) -> Vec<u8> {
 pub struct Member {
     /// CometBFT voting power on the consumer chain (never 0 in a set).
     pub power: u64,
-    /// The operator behind the key (BIP-340 x-only key; kept as the hub sent it).
-    pub operator_btc_pk: Vec<u8>,
+    /// The operator behind the key (BIP-340 x-only key) as the hub reported it: UNVERIFIED.
+    /// Neither the set hash nor the proven commitment covers it (they commit to keys and
+    /// powers only), so a lying hub can put any operator here.
+    pub unverified_operator: Vec<u8>,
 }
 
 /// The consumer's validator set after update `update_id` (update 0: the empty set before the
@@ -344,7 +346,8 @@ pub fn apply_update(
                 key,
                 Member {
                     power: change.power,
-                    operator_btc_pk: change.operator_btc_pk.clone(),
+                    // Not covered by the set hash: kept as reported, under an unverified name.
+                    unverified_operator: change.operator_btc_pk.clone(),
                 },
             );
         }
@@ -534,7 +537,7 @@ pub fn set_from_answer(
         }
         let m = Member {
             power: v.power,
-            operator_btc_pk: v.operator_btc_pk.clone(),
+            unverified_operator: v.operator_btc_pk.clone(),
         };
         if validators.insert(key, m).is_some() {
             return Err(bad(format!("{} is listed twice", hex::encode(key))));

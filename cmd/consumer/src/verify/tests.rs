@@ -166,7 +166,7 @@ pub(crate) fn honest(
                 k,
                 Member {
                     power: c.power,
-                    operator_btc_pk: c.operator_btc_pk.clone(),
+                    unverified_operator: c.operator_btc_pk.clone(),
                 },
             );
         }
@@ -228,7 +228,7 @@ fn the_set_hash_is_cometbfts_merkle_root_of_simple_validators_in_cometbft_order(
             key(n),
             Member {
                 power: p,
-                operator_btc_pk: vec![n; 32],
+                unverified_operator: vec![n; 32],
             },
         );
     }
@@ -261,7 +261,7 @@ fn powers_beyond_cometbfts_limits_are_refused_not_panicked_on() {
         key(1),
         Member {
             power: u64::MAX,
-            operator_btc_pk: vec![],
+            unverified_operator: vec![],
         },
     );
     assert!(set_hash(&vals).unwrap_err().contains("maximum"));
@@ -269,7 +269,7 @@ fn powers_beyond_cometbfts_limits_are_refused_not_panicked_on() {
         key(1),
         Member {
             power: Set::MAX_TOTAL_VOTING_POWER,
-            operator_btc_pk: vec![],
+            unverified_operator: vec![],
         },
     );
     set_hash(&vals).unwrap();
@@ -277,7 +277,7 @@ fn powers_beyond_cometbfts_limits_are_refused_not_panicked_on() {
         key(2),
         Member {
             power: 1,
-            operator_btc_pk: vec![],
+            unverified_operator: vec![],
         },
     );
     assert!(set_hash(&vals).unwrap_err().contains("total power"));
@@ -503,7 +503,7 @@ fn with_set(
             .map(|(k, m)| pb::ValidatorPower {
                 pubkey: k.to_vec(),
                 power: m.power,
-                operator_btc_pk: m.operator_btc_pk,
+                operator_btc_pk: m.unverified_operator,
             })
             .collect(),
         set_hash: s.set_hash.to_vec(),
