@@ -410,11 +410,12 @@ consumer_id_of_config() {
 }
 
 # start_consumer BIN: starts `ballast-consumer run` with consumer/consumer.toml; it waits for the
-# consumer to be registered and follows its validator set from the last verified update.
+# consumer to be registered and follows its validator set from the last verified update. Its
+# light client trusts node 0's first header (--trust-on-first-use: a local testnet's own node).
 start_consumer() {
   local log="$TESTNET_DIR/logs/consumer.log" pid
   mkdir -p "$TESTNET_DIR/pids" "$TESTNET_DIR/logs"
-  NO_COLOR=1 "$1" run --config "$CONSUMER_CONFIG" </dev/null >>"$log" 2>&1 &
+  NO_COLOR=1 "$1" run --config "$CONSUMER_CONFIG" --trust-on-first-use </dev/null >>"$log" 2>&1 &
   pid=$!
   echo "$pid" >"$TESTNET_DIR/pids/consumer"
   sleep 1

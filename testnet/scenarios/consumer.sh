@@ -341,7 +341,7 @@ else
   mkdir -p "$SUB"
   "$CONSUMER_BIN" init --config "$SUB/consumer.toml" --consumer-id "$CONSUMER_ID" --hub-grpc "$GRPC" \
     --hub-rpc "$NODE" --data-dir "$SUB/data" >/dev/null || die "ballast-consumer init failed"
-  NO_COLOR=1 "$CONSUMER_BIN" run --config "$SUB/consumer.toml" </dev/null >"$SUB/stdout" 2>"$SUB/stderr" &
+  NO_COLOR=1 "$CONSUMER_BIN" run --config "$SUB/consumer.toml" --trust-on-first-use </dev/null >"$SUB/stdout" 2>"$SUB/stderr" &
   SUB_PID=$!
   start=$SECONDS
   until has_update "$SUB/stdout" "$UPDATE_ID"; do

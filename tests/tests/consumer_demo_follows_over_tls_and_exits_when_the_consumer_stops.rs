@@ -62,9 +62,17 @@ fn the_demo_consumer_follows_over_tls_with_the_configured_ca_and_exits_when_the_
 
     // A plaintext demo gets nothing from the TLS-only hub.
     let plain = init(dir.path(), "plain", ID, &chain, &[]);
-    let mut blind = DemoConsumer::start(&plain, &[], &dir.path().join("plain.log"));
+    let mut blind = DemoConsumer::start(
+        &plain,
+        &["--trust-on-first-use"],
+        &dir.path().join("plain.log"),
+    );
 
-    let mut demo = DemoConsumer::start(&config, &[], &dir.path().join("demo.log"));
+    let mut demo = DemoConsumer::start(
+        &config,
+        &["--trust-on-first-use"],
+        &dir.path().join("demo.log"),
+    );
     opt_in(&home, &node, ID, &consumer_key(9), 10000);
     let l1 = demo.wait_line("update_id=1 ", WAIT);
     assert!(l1.ends_with(" verified"), "{l1}");

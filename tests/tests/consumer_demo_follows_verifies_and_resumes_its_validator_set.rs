@@ -7,7 +7,7 @@
 //!
 //! A fresh data directory replays every update and verifies it again, also from a trusted
 //! header configured above all of them (headers below it are linked by hash); a wrong trusted
-//! hash is refused. And a tampered update (power, key, set hash, proof, app hash) is refused:
+//! hash is refused. Configs without a trusted header run with `--trust-on-first-use`. And a tampered update (power, key, set hash, proof, app hash) is refused:
 //! exit code 2, the failed check named, nothing kept.
 
 // A test, not consensus code: it polls with wall-clock deadlines.
@@ -23,6 +23,8 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 const ID: &str = "demo-1";
+/// The configs without a trusted header trust the hub's first header, asked for explicitly.
+const TOFU: &str = "--trust-on-first-use";
 
 #[test]
 fn the_demo_consumer_verifies_every_update_resumes_after_a_kill_and_a_hub_restart_and_refuses_tampering(
@@ -69,7 +71,7 @@ fn the_demo_consumer_verifies_every_update_resumes_after_a_kill_and_a_hub_restar
     assert!(String::from_utf8_lossy(&bad.stderr).contains("whole number of ubal"));
 
     // Follow from before the first update; the operator opts in.
-    let mut demo = DemoConsumer::start(&config, &[], &dir.path().join("demo.log"));
+    let mut demo = DemoConsumer::start(&config, &[TOFU], &dir.path().join("demo.log"));
     opt_in(&home, &node, ID, &consumer_key(1), 5000);
     let l1 = demo.wait_line("update_id=1 ", WAIT);
     assert!(l1.ends_with(" verified"), "{l1}");
@@ -119,7 +121,7 @@ fn the_demo_consumer_verifies_every_update_resumes_after_a_kill_and_a_hub_restar
     assert_eq!(kept_set(&data).unwrap()["update_id"], 2);
 
     // Restarted: it resumes after update 2, printing update 3 only.
-    let mut demo = DemoConsumer::start(&config, &[], &dir.path().join("demo2.log"));
+    let mut demo = DemoConsumer::start(&config, &[TOFU], &dir.path().join("demo2.log"));
     let l3 = demo.wait_line("update_id=3 ", WAIT);
     assert!(l3.ends_with(" verified"), "{l3}");
     assert_eq!(line_field(&l3, "validators").as_deref(), Some("1"), "{l3}");
@@ -147,7 +149,7 @@ fn the_demo_consumer_verifies_every_update_resumes_after_a_kill_and_a_hub_restar
 
     // A fresh data directory replays and verifies every update (trust on first use).
     let fresh = init(dir.path(), "fresh", ID, &chain, &[]);
-    let mut replay = DemoConsumer::start(&fresh, &[], &dir.path().join("fresh.log"));
+    let mut replay = DemoConsumer::start(&fresh, &[TOFU], &dir.path().join("fresh.log"));
     replay.wait_line("update_id=4 ", WAIT);
     assert_eq!(printed_ids(&replay.lines()), vec![1, 2, 3, 4]);
     assert_eq!(replay.lines()[..4], demo_lines_for(&[&l1, &l2, &l3, &l4]));
@@ -206,7 +208,7 @@ fn the_demo_consumer_verifies_every_update_resumes_after_a_kill_and_a_hub_restar
     ] {
         let cfg = init(dir.path(), &format!("tamper-{kind}"), ID, &chain, &[]);
         let log = dir.path().join(format!("tamper-{kind}.log"));
-        let mut t = DemoConsumer::start(&cfg, &["--tamper", kind], &log);
+        let mut t = DemoConsumer::start(&cfg, &[TOFU, "--tamper", kind], &log);
         let status = t.wait_exit(WAIT);
         let text = t.log();
         assert_eq!(status.code(), Some(2), "{kind}: {text}");

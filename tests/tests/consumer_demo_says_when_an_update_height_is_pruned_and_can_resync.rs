@@ -51,7 +51,11 @@ fn a_consumer_behind_the_hubs_pruning_says_so_and_can_resync_to_the_proven_curre
     ballast_tests::checkpoint_rpc::wait_for_height(&node, h2 + KEEP_RECENT + 5, WAIT);
 
     // Without --resync-if-pruned: a clear error, exit 1, nothing kept.
-    let mut demo = DemoConsumer::start(&config, &[], &dir.path().join("strict.log"));
+    let mut demo = DemoConsumer::start(
+        &config,
+        &["--trust-on-first-use"],
+        &dir.path().join("strict.log"),
+    );
     let status = demo.wait_exit(WAIT);
     let log = demo.log();
     assert_eq!(status.code(), Some(1), "{log}");
@@ -64,7 +68,7 @@ fn a_consumer_behind_the_hubs_pruning_says_so_and_can_resync_to_the_proven_curre
     // With it: the current set (update 2) is proven at the latest height and kept.
     let mut demo = DemoConsumer::start(
         &config,
-        &["--resync-if-pruned"],
+        &["--trust-on-first-use", "--resync-if-pruned"],
         &dir.path().join("resync.log"),
     );
     let l2 = demo.wait_line("update_id=2 ", WAIT);

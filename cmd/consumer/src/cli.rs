@@ -53,6 +53,11 @@ enum Cmd {
         /// at the latest height) instead of stopping with an error.
         #[arg(long)]
         resync_if_pruned: bool,
+        /// With no trusted header configured (light_client.trusted_height/trusted_hash), trust
+        /// the first header the hub serves (as light_client.trust_on_first_use = true does).
+        /// Without a trusted header and without this, `run` refuses to start.
+        #[arg(long)]
+        trust_on_first_use: bool,
     },
 }
 
@@ -93,7 +98,8 @@ pub struct InitArgs {
     /// The name in the hub's TLS certificate.
     #[arg(long)]
     pub tls_domain: Option<String>,
-    /// Height of a hub header to trust (with --trusted-hash); none: trust on first use.
+    /// Height of a hub header to trust (with --trusted-hash); none: `run` needs
+    /// `--trust-on-first-use`.
     #[arg(long)]
     pub trusted_height: Option<u64>,
     /// Hash (hex) of the header at --trusted-height.
@@ -402,15 +408,24 @@ pub fn main() -> ExitCode {
             Cmd::Run {
                 tamper,
                 resync_if_pruned,
+                trust_on_first_use,
             } => {
                 let cfg = load(&cli.config)?;
                 init_logging(cfg.log_format);
+                // No trusted header and no leave to trust on first use: refused before
+                // anything is contacted.
+                if cfg.light_anchor(trust_on_first_use)?.is_none() {
+                    tracing::warn!(
+                        "no trusted hub header is configured: trusting the first header the hub serves (trust on first use); a hub that lies from the start is not caught (set light_client.trusted_height and trusted_hash to pin one)"
+                    );
+                }
                 let rt = runtime()?;
                 let end = rt.block_on(run(
                     &cfg,
                     FollowOptions {
                         tamper,
                         resync_if_pruned,
+                        trust_on_first_use,
                     },
                 ));
                 // The stream and the light client's calls may still hold the runtime.
@@ -510,7 +525,16 @@ mod tests {
             c.cmd,
             Cmd::Run {
                 tamper: None,
-                resync_if_pruned: false
+                resync_if_pruned: false,
+                trust_on_first_use: false,
+            }
+        ));
+        let c = Cli::try_parse_from(["ballast-consumer", "run", "--trust-on-first-use"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Run {
+                trust_on_first_use: true,
+                ..
             }
         ));
         let c = Cli::try_parse_from(["ballast-consumer", "run", "--tamper", "set-hash"]).unwrap();

@@ -82,10 +82,14 @@ pub struct HubConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LightClientConfig {
-    /// Height of a hub header the operator trusts (0: trust on first use).
+    /// Height of a hub header the operator trusts (0: none; `run` then refuses to start unless
+    /// trust on first use is allowed).
     pub trusted_height: u64,
     /// Its hash (hex, 32 bytes), with `trusted_height`.
     pub trusted_hash: String,
+    /// With no trusted header configured, trust the first header the light client needs, as
+    /// the hub it follows serves it (`run --trust-on-first-use` allows it too).
+    pub trust_on_first_use: bool,
     /// How long a verified header vouches for later ones, in seconds (below the hub's
     /// unbonding period).
     pub trusting_period_secs: u64,
@@ -152,6 +156,7 @@ impl Default for LightClientConfig {
         LightClientConfig {
             trusted_height: 0,
             trusted_hash: String::new(),
+            trust_on_first_use: false,
             trusting_period_secs: 14 * 24 * 3600,
             clock_drift_secs: 10,
             trust_threshold: "1/3".into(),
@@ -238,10 +243,14 @@ gas_prices = {gas_prices}
 tx_timeout_secs = {tx_timeout}
 
 [light_client]
-# A hub header you trust: its height and hash (hex). 0 and "": trust the first header needed on
-# first use, and record it in data_dir.
+# A hub header you trust: its height and hash (hex), e.g. from a hub node you run yourself.
+# `run` verifies every header from it. With none (0 and ""), `run` refuses to start unless
+# trust_on_first_use is true (or `run --trust-on-first-use` is given).
 trusted_height = {trusted_height}
 trusted_hash = {trusted_hash}
+# With no trusted header: trust the first header needed as the followed hub serves it (a hub
+# that lies from the start is not caught), and record it in data_dir.
+trust_on_first_use = {tofu}
 # Seconds a verified header vouches for later ones (keep it below the hub's unbonding period).
 trusting_period_secs = {trusting_period}
 # Seconds the hub's block times may be ahead of this machine's clock.
@@ -282,6 +291,7 @@ allocation_mode = {mode}
             tx_timeout = h.tx_timeout_secs,
             trusted_height = l.trusted_height,
             trusted_hash = q(&l.trusted_hash),
+            tofu = l.trust_on_first_use,
             trusting_period = l.trusting_period_secs,
             clock_drift = l.clock_drift_secs,
             trust_threshold = q(&l.trust_threshold),
@@ -341,6 +351,27 @@ allocation_mode = {mode}
                     })?;
                 Ok(Some((h, hash)))
             }
+        }
+    }
+
+    /// The light client's trust root for `run`: the configured header, or `None` (trust on
+    /// first use) when that is allowed by `trust_on_first_use_flag` (`run
+    /// --trust-on-first-use`) or `light_client.trust_on_first_use`. Without either, no trusted
+    /// header is an error.
+    pub fn light_anchor(
+        &self,
+        trust_on_first_use_flag: bool,
+    ) -> Result<Option<(u64, [u8; 32])>, ConfigError> {
+        match self.trusted_root()? {
+            Some(root) => Ok(Some(root)),
+            None if trust_on_first_use_flag || self.light_client.trust_on_first_use => Ok(None),
+            None => Err(invalid(
+                "light_client.trusted_height",
+                "expected a trusted hub header (light_client.trusted_height and trusted_hash, or \
+                 `init --trusted-height N --trusted-hash HEX`), found none; to trust the first \
+                 header the hub serves instead, pass `run --trust-on-first-use` or set \
+                 light_client.trust_on_first_use = true",
+            )),
         }
     }
 
@@ -571,5 +602,29 @@ mod tests {
             c.trust_threshold().unwrap(),
             tendermint_light_client_verifier::types::TrustThreshold::ONE_THIRD
         );
+    }
+
+    #[test]
+    fn without_a_trusted_header_trust_on_first_use_must_be_asked_for() {
+        let mut c = sample();
+        assert_eq!(c.light_anchor(false).unwrap(), Some((7, [0xab; 32])));
+        assert_eq!(c.light_anchor(true).unwrap(), Some((7, [0xab; 32])));
+        c.light_client.trusted_height = 0;
+        c.light_client.trusted_hash.clear();
+        c.validate().unwrap();
+        let err = c.light_anchor(false).unwrap_err().to_string();
+        assert!(err.contains("light_client.trusted_height"), "{err}");
+        assert!(err.contains("--trust-on-first-use"), "{err}");
+        assert!(err.contains("trust_on_first_use = true"), "{err}");
+        assert_eq!(c.light_anchor(true).unwrap(), None);
+        c.light_client.trust_on_first_use = true;
+        assert_eq!(c.light_anchor(false).unwrap(), None);
+        // The key renders and parses back; off by default.
+        let back: Config = toml::from_str(&c.render()).unwrap();
+        assert!(back.light_client.trust_on_first_use);
+        assert!(!Config::default().light_client.trust_on_first_use);
+        assert!(Config::default()
+            .render()
+            .contains("\ntrust_on_first_use = false\n"));
     }
 }

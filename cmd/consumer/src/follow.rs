@@ -147,6 +147,9 @@ pub struct FollowOptions {
     /// When an update's height is pruned on the hub, jump to the current set, proven at the
     /// latest height, instead of stopping.
     pub resync_if_pruned: bool,
+    /// With no trusted header configured, trust the first header the hub serves (also allowed
+    /// by `light_client.trust_on_first_use`); otherwise [`Follower::open`] refuses.
+    pub trust_on_first_use: bool,
 }
 
 /// A hub's stream of validator-set updates.
@@ -251,7 +254,7 @@ impl<W: Write> Follower<W> {
             &cfg.data_dir,
             LightOptions {
                 chain_id,
-                anchor: cfg.trusted_root()?,
+                anchor: cfg.light_anchor(opts.trust_on_first_use)?,
                 trusting_period: cfg.trusting_period(),
                 clock_drift: cfg.clock_drift(),
                 trust_threshold: cfg.trust_threshold()?,

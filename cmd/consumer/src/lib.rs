@@ -10,7 +10,8 @@
 //!   app hash of that height;
 //! - [`light`]: that app hash comes from the header of the next height, verified by a CometBFT
 //!   light client (`tendermint-light-client-verifier`) run against the hub's RPC from a trusted
-//!   header (configured, or trusted on first use and recorded);
+//!   header (configured, or, only when `run --trust-on-first-use` or the config allows it,
+//!   trusted on first use and recorded);
 //! - [`store`]: only then is the new set written, atomically, with its update id; a restart
 //!   resumes from it;
 //! - [`follow`]: the stream loop, with reconnection and backoff;

@@ -2,7 +2,9 @@
 //! that yields app hashes the consumer can trust.
 //!
 //! - **Trust root.** The header at a configured height whose hash the operator configured, or,
-//!   with none configured, the first header the client needs, trusted on first use. Either way
+//!   with none configured and only when the caller allows it (`run --trust-on-first-use` or
+//!   `light_client.trust_on_first_use = true`), the first header the client needs, trusted on
+//!   first use. Either way
 //!   the root must be internally consistent (its validator sets match the header's hashes and
 //!   more than 2/3 of its validators signed its commit), and it is recorded in
 //!   `<data_dir>/light_client.json` with the latest verified header.
@@ -80,7 +82,7 @@ pub enum LightClientError {
         reason: String,
     },
     /// The trusted header is older than the trusting period allows.
-    #[error("the trusted hub header {height} is outside the trusting period ({reason}); configure a newer light_client.trusted_height and trusted_hash, or remove {file} to trust on first use again")]
+    #[error("the trusted hub header {height} is outside the trusting period ({reason}); configure a newer light_client.trusted_height and trusted_hash, or remove {file} to trust on first use again (with run --trust-on-first-use)")]
     Expired {
         /// The trusted header's height.
         height: u64,
@@ -152,7 +154,8 @@ impl LightClientError {
 pub struct LightOptions {
     /// The hub's chain id.
     pub chain_id: String,
-    /// A configured trust root: height and header hash. `None`: trust on first use.
+    /// A configured trust root: height and header hash. `None`: trust on first use (the caller
+    /// checked it is allowed: [`crate::config::Config::light_anchor`]).
     pub anchor: Option<(u64, [u8; 32])>,
     /// How long a verified header can vouch for later ones.
     pub trusting_period: Duration,
