@@ -33,6 +33,46 @@ pub fn json_ok(home: &Path, args: &[&str]) -> Value {
     })
 }
 
+/// Adds `name` to the home's test keyring and sends it `amount` (e.g. "100000000ubal") from the
+/// home's `dev` account through `--node`, waiting for the block; returns its address.
+pub fn add_funded_key(home: &Path, node: &str, name: &str, amount: &str) -> String {
+    let addr = json_ok(
+        home,
+        &[
+            "keys",
+            "add",
+            name,
+            "--keyring-backend",
+            "test",
+            "-o",
+            "json",
+        ],
+    )["address"]
+        .as_str()
+        .expect("keys add prints the address")
+        .to_string();
+    let sent = json_ok(
+        home,
+        &[
+            "tx",
+            "bank",
+            "send",
+            "dev",
+            &addr,
+            amount,
+            "--yes",
+            "--keyring-backend",
+            "test",
+            "--node",
+            node,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(sent["code"], 0, "{sent}");
+    addr
+}
+
 /// The `ubal` balance of `addr` through `--node`.
 pub fn ubal_balance(home: &Path, node: &str, addr: &str) -> u128 {
     let v = json_ok(

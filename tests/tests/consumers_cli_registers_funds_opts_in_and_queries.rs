@@ -16,7 +16,7 @@
 // A test, not consensus code: it polls the chain with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
 
-use ballast_tests::cli::{json_ok, run as cli, ubal_balance};
+use ballast_tests::cli::{add_funded_key, json_ok, run as cli, ubal_balance};
 use ballast_tests::vigilante::{wait_for, DevChain};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -125,40 +125,7 @@ fn a_consumer_is_registered_funded_opted_in_updated_opted_out_and_removed_throug
     let chain = DevChain::start(&home, 250);
     let node = chain.rpc.clone();
 
-    let alice = json_ok(
-        &home,
-        &[
-            "keys",
-            "add",
-            "alice",
-            "--keyring-backend",
-            "test",
-            "-o",
-            "json",
-        ],
-    )["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let sent = json_ok(
-        &home,
-        &[
-            "tx",
-            "bank",
-            "send",
-            "dev",
-            &alice,
-            "100000000ubal",
-            "--yes",
-            "--keyring-backend",
-            "test",
-            "--node",
-            &node,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(sent["code"], 0, "{sent}");
+    let alice = add_funded_key(&home, &node, "alice", "100000000ubal");
 
     let params = query(&home, &node, &["params"]);
     let ratio = params["params"]["max_reuse_ratio"].as_str().unwrap();

@@ -9,7 +9,7 @@
 // A test, not consensus code: it polls the chain with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
 
-use ballast_tests::cli::{json_ok, run as cli, ubal_balance};
+use ballast_tests::cli::{add_funded_key, json_ok, run as cli, ubal_balance};
 use ballast_tests::vigilante::{wait_for, DevChain};
 use serde_json::Value;
 use std::path::Path;
@@ -66,40 +66,7 @@ fn an_account_registers_edits_and_bonds_to_an_operator_and_the_owner_withdraws_r
     let chain = DevChain::start(&home, 300);
     let node = chain.rpc.clone();
 
-    let alice = json_ok(
-        &home,
-        &[
-            "keys",
-            "add",
-            "alice",
-            "--keyring-backend",
-            "test",
-            "-o",
-            "json",
-        ],
-    )["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let sent = json_ok(
-        &home,
-        &[
-            "tx",
-            "bank",
-            "send",
-            "dev",
-            &alice,
-            "100000000ubal",
-            "--yes",
-            "--keyring-backend",
-            "test",
-            "--node",
-            &node,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(sent["code"], 0, "{sent}");
+    let alice = add_funded_key(&home, &node, "alice", "100000000ubal");
 
     // Register.
     let key_file = dir.path().join("operator.json");
